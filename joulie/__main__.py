@@ -1,0 +1,5 @@
+import sys
+
+from joulie.cli import main
+
+sys.exit(main())

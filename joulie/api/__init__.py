@@ -1,0 +1,57 @@
+"""The Kubernetes-facing contract: label keys, annotations and CRD models.
+
+Everything that names a label, a CRD field or a group/version imports it from here,
+so the wire contract has exactly one definition.
+"""
+
+from joulie.api.labels import (
+    DRAINING_LABEL,
+    DRAINING_NOT,
+    DRAINING_YES,
+    ECO,
+    GENERAL,
+    MANAGED_LABEL,
+    PERFORMANCE,
+    POWER_PROFILE_LABEL,
+    RESERVED_LABEL,
+    DEFAULT_NODE_SELECTOR,
+    DemandClass,
+    Profile,
+)
+from joulie.api.v1alpha1 import (
+    API_VERSION,
+    GROUP,
+    VERSION,
+    Condition,
+    NodePowerProfile,
+    NodePowerProfileSpec,
+    NodePowerProfileStatus,
+    TelemetryProfile,
+    TelemetryProfileSpec,
+    npp_name,
+)
+
+__all__ = [
+    "API_VERSION",
+    "GROUP",
+    "VERSION",
+    "DRAINING_LABEL",
+    "DRAINING_NOT",
+    "DRAINING_YES",
+    "ECO",
+    "GENERAL",
+    "MANAGED_LABEL",
+    "PERFORMANCE",
+    "POWER_PROFILE_LABEL",
+    "RESERVED_LABEL",
+    "DEFAULT_NODE_SELECTOR",
+    "DemandClass",
+    "Profile",
+    "Condition",
+    "NodePowerProfile",
+    "NodePowerProfileSpec",
+    "NodePowerProfileStatus",
+    "TelemetryProfile",
+    "TelemetryProfileSpec",
+    "npp_name",
+]

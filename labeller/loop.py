@@ -1,0 +1,77 @@
+"""When to reconcile: a periodic tick plus immediate, debounced requests.
+
+Watch handlers and the extender call :meth:`Triggers.request` with a reason
+(``"pod: default/x pending performance"``). Requests arriving within the debounce
+window are merged into one reconcile, so a burst of 500 pods costs one plan, not
+500; the tick guarantees a pass even when no event arrives.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Callable
+
+from labeller import metrics
+
+log = logging.getLogger(__name__)
+
+
+class Triggers:
+    def __init__(self, interval_seconds: float = 30.0, debounce_seconds: float = 0.2) -> None:
+        self.interval = interval_seconds
+        self.debounce = debounce_seconds
+        self._cond = threading.Condition()
+        self._reasons: list[str] = []
+        self._stopped = False
+
+    def request(self, reason: str) -> None:
+        """Ask for a reconcile soon (within the debounce window)."""
+        metrics.TRIGGERS.labels(trigger=reason.split(":", 1)[0]).inc()
+        with self._cond:
+            self._reasons.append(reason)
+            self._cond.notify_all()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped
+
+    def wait(self) -> str | None:
+        """Block until the next reconcile is due; returns its reason, ``None`` once stopped."""
+        deadline = time.monotonic() + self.interval
+        with self._cond:
+            while not self._reasons and not self._stopped:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return "tick"
+                self._cond.wait(remaining)
+            if self._stopped:
+                return None
+        time.sleep(self.debounce)  # let the rest of a burst arrive
+        with self._cond:
+            reasons, self._reasons = self._reasons, []
+        first = reasons[0]
+        return first if len(reasons) == 1 else f"{first.split(':', 1)[0]}: {first} (+{len(reasons) - 1} more)"
+
+
+def run_loop(
+    triggers: Triggers,
+    reconcile: Callable[[str], object],
+    is_leader: Callable[[], bool] = lambda: True,
+) -> None:
+    """Reconcile on every trigger until stopped; an exception never ends the loop."""
+    reason: str | None = "startup"
+    while reason is not None:
+        if is_leader():
+            try:
+                reconcile(reason)
+            except Exception:  # noqa: BLE001 - the loop must survive anything
+                metrics.ERRORS.labels(stage="reconcile").inc()
+                log.exception("reconcile failed; retrying on the next trigger")
+        reason = triggers.wait()

@@ -1,0 +1,61 @@
+"""An in-memory cluster that takes the reconciler's writes: for the simulator and offline runs.
+
+Writes land in the same :class:`ClusterStore` and :class:`ProfileCache` the
+reconciler reads, exactly as a watch would deliver them from a real API server.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Mapping
+
+from joulie.api.v1alpha1 import NodePowerProfile
+from labeller.reconciler import ProfileCache, WriteError
+from labeller.store import ClusterStore
+
+
+@dataclass
+class RecordedEvent:
+    node: str
+    reason: str
+    message: str
+    type: str
+
+
+@dataclass
+class InMemoryCluster:
+    store: ClusterStore
+    profiles: ProfileCache
+    events: list[RecordedEvent] = field(default_factory=list)
+    writes: int = 0
+    generation: dict[str, int] = field(default_factory=dict)
+
+    def patch_node_labels(self, node: str, labels: Mapping[str, str | None]) -> Mapping[str, Any] | None:
+        info = self.store.node(node)
+        if info is None:
+            raise WriteError(f'nodes "{node}" not found')
+        merged = {k: v for k, v in {**info.labels, **labels}.items() if v is not None}
+        self.store.put_node(replace(info, labels=merged))
+        self.writes += 1
+        return None
+
+    def apply_profile(self, profile: NodePowerProfile) -> Mapping[str, Any] | None:
+        obj = profile.to_api()
+        name = obj["metadata"]["name"]
+        current = self.profiles.get(name)
+        if current is None or current.spec != obj["spec"]:
+            self.generation[name] = self.generation.get(name, 0) + 1
+        obj["metadata"]["generation"] = self.generation[name]
+        self.profiles.upsert(obj)
+        self.writes += 1
+        return obj
+
+    def delete_profile(self, name: str) -> None:
+        if self.profiles.get(name) is None:
+            raise WriteError(f'nodepowerprofiles "{name}" not found')
+        self.profiles.delete(name)
+        self.generation.pop(name, None)
+        self.writes += 1
+
+    def emit_event(self, node: str, reason: str, message: str, type_: str = "Normal") -> None:
+        self.events.append(RecordedEvent(node, reason, message, type_))

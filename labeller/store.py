@@ -1,0 +1,210 @@
+"""The in-memory cluster view every decision reads: nodes, pods and their aggregates.
+
+Watches (or a snapshot file, or the simulator) feed raw objects in; each is reduced
+once to a compact record and the aggregates the planner and the extender need
+(demand per class, performance pods and requested CPU per node) are updated
+incrementally. Planning then costs O(nodes), not O(pods), which is what keeps a
+5000-node / 150k-pod plan well under the 200 ms budget.
+
+All methods are thread-safe: watch threads write while the reconciler and the
+extender's request handlers read.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+from joulie.api.labels import ECO, GENERAL, PERFORMANCE
+from labeller.model import NodeInfo, PodInfo
+from labeller.policies.base import DemandSummary
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterSnapshot:
+    """A consistent, immutable copy of what the planner needs at one instant."""
+
+    nodes: Mapping[str, NodeInfo]
+    demand: DemandSummary
+    performance_pods: Mapping[str, int]
+    """Active performance pods bound to each node."""
+    cpu_requested_millis: Mapping[str, int]
+    """CPU requested by active pods bound to each node."""
+    resource_version: int
+    """Bumps on every change: equal versions mean nothing changed."""
+
+
+class ClusterStore:
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._nodes: dict[str, NodeInfo] = {}
+        self._pods: dict[str, PodInfo] = {}
+        self._demand: Counter[str] = Counter()
+        self._perf_pending = 0
+        self._perf_by_node: Counter[str] = Counter()
+        self._cpu_by_node: Counter[str] = Counter()
+        self._unschedulable_perf: dict[str, PodInfo] = {}
+        self._version = 0
+
+    # ------------------------------------------------------------ reading
+
+    @property
+    def version(self) -> int:
+        return self._version
+
+    def node(self, name: str) -> NodeInfo | None:
+        return self._nodes.get(name)
+
+    def pod(self, uid: str) -> PodInfo | None:
+        return self._pods.get(uid)
+
+    def node_names(self) -> list[str]:
+        with self._lock:
+            return sorted(self._nodes)
+
+    def pods(self) -> list[PodInfo]:
+        with self._lock:
+            return list(self._pods.values())
+
+    def performance_pods_on(self, node: str) -> int:
+        return self._perf_by_node.get(node, 0)
+
+    def cpu_requested_on(self, node: str) -> int:
+        return self._cpu_by_node.get(node, 0)
+
+    def unschedulable_performance(self) -> list[PodInfo]:
+        """Pending performance pods the scheduler found no node for."""
+        with self._lock:
+            return list(self._unschedulable_perf.values())
+
+    def __len__(self) -> int:
+        return len(self._nodes)
+
+    def snapshot(self) -> ClusterSnapshot:
+        with self._lock:
+            return ClusterSnapshot(
+                nodes=dict(self._nodes),
+                demand=DemandSummary(
+                    performance=self._demand[PERFORMANCE],
+                    eco=self._demand[ECO],
+                    general=self._demand[GENERAL],
+                    performance_pending=self._perf_pending,
+                ),
+                performance_pods={k: v for k, v in self._perf_by_node.items() if v > 0},
+                cpu_requested_millis={k: v for k, v in self._cpu_by_node.items() if v > 0},
+                resource_version=self._version,
+            )
+
+    # ------------------------------------------------------------ writing
+
+    def upsert_node(self, obj: Mapping[str, Any]) -> NodeInfo | None:
+        """Add or replace a node from its API object; malformed objects are logged and skipped."""
+        try:
+            node = NodeInfo.from_api(obj)
+        except ValueError as exc:
+            log.warning("skipping malformed node: %s", exc)
+            return None
+        self.put_node(node)
+        return node
+
+    def put_node(self, node: NodeInfo) -> None:
+        with self._lock:
+            if self._nodes.get(node.name) != node:
+                self._nodes[node.name] = node
+                self._version += 1
+
+    def delete_node(self, name: str) -> None:
+        with self._lock:
+            if self._nodes.pop(name, None) is not None:
+                self._version += 1
+
+    def upsert_pod(self, obj: Mapping[str, Any]) -> PodInfo | None:
+        try:
+            pod = PodInfo.from_api(obj)
+        except ValueError as exc:
+            log.warning("skipping malformed pod: %s", exc)
+            return None
+        self.put_pod(pod)
+        return pod
+
+    def put_pod(self, pod: PodInfo) -> PodInfo | None:
+        """Store ``pod``; returns the record it replaced (``None`` if new)."""
+        with self._lock:
+            old = self._pods.get(pod.uid)
+            if old == pod:
+                return old
+            if old is not None:
+                self._account(old, -1)
+            self._pods[pod.uid] = pod
+            self._account(pod, +1)
+            self._version += 1
+            return old
+
+    def delete_pod(self, uid: str) -> PodInfo | None:
+        with self._lock:
+            old = self._pods.pop(uid, None)
+            if old is not None:
+                self._account(old, -1)
+                self._version += 1
+            return old
+
+    def replace_nodes(self, objs: Iterable[Mapping[str, Any]]) -> None:
+        """Replace every node (a relist): nodes absent from ``objs`` are removed."""
+        fresh: dict[str, NodeInfo] = {}
+        for obj in objs:
+            try:
+                node = NodeInfo.from_api(obj)
+            except ValueError as exc:
+                log.warning("skipping malformed node: %s", exc)
+                continue
+            fresh[node.name] = node
+        with self._lock:
+            if fresh != self._nodes:
+                self._nodes = fresh
+                self._version += 1
+
+    def replace_pods(self, objs: Iterable[Mapping[str, Any]]) -> None:
+        """Replace every pod (a relist) and rebuild the aggregates from scratch."""
+        fresh: dict[str, PodInfo] = {}
+        for obj in objs:
+            try:
+                pod = PodInfo.from_api(obj)
+            except ValueError as exc:
+                log.warning("skipping malformed pod: %s", exc)
+                continue
+            fresh[pod.uid] = pod
+        with self._lock:
+            self._pods = fresh
+            self._demand = Counter()
+            self._perf_pending = 0
+            self._perf_by_node = Counter()
+            self._cpu_by_node = Counter()
+            self._unschedulable_perf = {}
+            for pod in fresh.values():
+                self._account(pod, +1)
+            self._version += 1
+
+    def _account(self, pod: PodInfo, sign: int) -> None:
+        if not pod.active:
+            return
+        self._demand[pod.demand] += sign
+        if pod.node_name is None:
+            if pod.demand == PERFORMANCE:
+                self._perf_pending += sign
+                if pod.unschedulable and sign > 0:
+                    self._unschedulable_perf[pod.uid] = pod
+                else:
+                    self._unschedulable_perf.pop(pod.uid, None)
+            return
+        self._cpu_by_node[pod.node_name] += sign * pod.cpu_request_millis
+        if pod.demand == PERFORMANCE:
+            self._perf_by_node[pod.node_name] += sign
+            if self._perf_by_node[pod.node_name] == 0:
+                del self._perf_by_node[pod.node_name]
+        if self._cpu_by_node[pod.node_name] == 0:
+            del self._cpu_by_node[pod.node_name]

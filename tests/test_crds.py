@@ -1,0 +1,75 @@
+"""CRDs: generated from the pydantic models, structural, validating what the models validate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from pydantic import ValidationError
+
+from joulie.api.crdgen import CRD_FILES, render
+from joulie.api.v1alpha1 import NodePowerProfile, TelemetryProfile
+
+ROOT = Path(__file__).resolve().parents[1]
+BASES = ROOT / "config" / "crd" / "bases"
+
+
+@pytest.mark.parametrize("filename", sorted(CRD_FILES))
+def test_committed_crd_equals_generated(filename):
+    committed = (BASES / filename).read_text()
+    assert committed == render(CRD_FILES[filename]()), f"run `joulie crds` to regenerate {filename}"
+
+
+def _walk(schema, path="$"):
+    yield path, schema
+    for name, sub in (schema.get("properties") or {}).items():
+        yield from _walk(sub, f"{path}.{name}")
+    if isinstance(schema.get("items"), dict):
+        yield from _walk(schema["items"], f"{path}[]")
+    if isinstance(schema.get("additionalProperties"), dict):
+        yield from _walk(schema["additionalProperties"], f"{path}{{}}")
+
+
+@pytest.mark.parametrize("filename", sorted(CRD_FILES))
+def test_schema_is_structural(filename):
+    crd = yaml.safe_load((BASES / filename).read_text())
+    assert crd["apiVersion"] == "apiextensions.k8s.io/v1"
+    assert crd["spec"]["scope"] == "Cluster"
+    (version,) = crd["spec"]["versions"]
+    assert version["subresources"] == {"status": {}}
+    assert version["additionalPrinterColumns"][-1]["name"] == "Age"
+    for path, node in _walk(version["schema"]["openAPIV3Schema"]):
+        assert "type" in node, f"{path} has no type"
+        for forbidden in ("$ref", "anyOf", "allOf", "oneOf", "const", "title", "$defs"):
+            assert forbidden not in node, f"{path} uses {forbidden}"
+        assert not ("properties" in node and "additionalProperties" in node), path
+
+
+def test_short_names_and_columns():
+    npp = yaml.safe_load((BASES / "joulie.io_nodepowerprofiles.yaml").read_text())
+    tp = yaml.safe_load((BASES / "joulie.io_telemetryprofiles.yaml").read_text())
+    assert npp["spec"]["names"]["shortNames"] == ["npp"]
+    assert tp["spec"]["names"]["shortNames"] == ["tp"]
+    cols = [c["name"] for c in npp["spec"]["versions"][0]["additionalPrinterColumns"]]
+    assert cols[:5] == ["Node", "Profile", "Cap", "Draining", "Applied"]
+    spec = npp["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    assert spec["required"] == ["nodeName", "profile"]
+    assert spec["properties"]["profile"]["enum"] == ["performance", "eco"]
+    assert spec["properties"]["cpu"]["properties"]["packagePowerCapWatts"]["minimum"] == 1
+
+
+def test_models_validate_like_the_schema():
+    ok = NodePowerProfile.model_validate({
+        "apiVersion": "joulie.io/v1alpha1", "kind": "NodePowerProfile", "metadata": {"name": "node-a"},
+        "spec": {"nodeName": "a", "profile": "eco", "cpu": {"packagePowerCapWatts": 120},
+                 "gpu": {"powerCap": {"scope": "perGpu", "capPctOfMax": 60}}},
+    })
+    assert ok.spec.cpu.package_power_cap_watts == 120
+    for bad in ({"nodeName": "a", "profile": "turbo"}, {"nodeName": "", "profile": "eco"},
+                {"nodeName": "a", "profile": "eco", "cpu": {"packagePowerCapWatts": 0}},
+                {"nodeName": "a", "profile": "eco", "cpuu": {}}):
+        with pytest.raises(ValidationError):
+            NodePowerProfile.model_validate({"spec": bad})
+    TelemetryProfile.model_validate({"spec": {"target": {"scope": "node", "nodeName": "a"},
+                                              "controls": {"cpu": {"type": "http", "endpoint": "http://x"}}}})
