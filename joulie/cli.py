@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import sys
 from pathlib import Path
 
 from joulie import __version__
 from joulie.cliutil import ConfigError
 
-# Each module exposes ``register(subparsers)``.
-COMMAND_MODULES = ["labeller.cli"]
+# Each module exposes ``register(subparsers)``; components not installed are skipped.
+COMMAND_MODULES = ["labeller.cli", "extender.cli", "agent.cli", "simulator.cli"]
 
 
 def cmd_crds(args: argparse.Namespace) -> int:
@@ -27,6 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"joulie {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
+        if importlib.util.find_spec(name.split(".")[0]) is None or importlib.util.find_spec(name) is None:
+            continue
         importlib.import_module(name).register(sub)
     p = sub.add_parser("crds", help="write the CRD manifests generated from the API models")
     p.add_argument("--output", default="config/crd/bases", help="directory (default %(default)s)")

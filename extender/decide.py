@@ -1,0 +1,148 @@
+"""Pure extender decisions: which nodes a pod may use, and which it should prefer.
+
+**Supply** of a node comes from the labeller's latest plan when the node is in it
+(the freshest decision, possibly not yet visible in the labels), otherwise from the
+node's labels when it matches the managed-node selector. Anything else is not
+Joulie's to judge and passes untouched.
+
+**Filter**
+- performance pods are rejected from eco and draining nodes;
+- eco pods are rejected from performance nodes;
+- general pods, unmanaged and unknown nodes always pass.
+
+Rejections are *unresolvable*: evicting pods (preemption) cannot change a node's
+power profile, so the scheduler should not try it. The pod is retried, and the
+feedback path (:mod:`labeller.feedback`) promotes a node when none is left.
+
+**Score** (integers 0..10, what the scheduler accepts from an extender; it adds
+``score * weight * 10`` to its own plugins' scores)::
+
+    tier  = 2 if the node's supply is what the pod prefers
+            1 if the node is unmanaged or unknown
+            0 otherwise (general pods on performance or draining nodes)
+    fill  = (CPU requested on the node + pods assumed there + this pod) / allocatable, in [0, 1]
+    score = {2: 7 + round(3 * fill), 1: 4 + round(2 * fill), 0: round(3 * fill)}[tier]
+
+General pods prefer eco nodes that are not draining, keeping performance capacity
+free for performance pods; performance and eco pods prefer their own supply.
+Within a tier, fuller nodes score higher (bin packing), so lightly used nodes
+empty out and can be downgraded. The default plugins already spread; we only
+pack, and the extender weight decides how strongly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Mapping, NamedTuple
+
+from joulie.api.labels import ECO, GENERAL, PERFORMANCE, DemandClass, Profile
+from labeller.planner import Plan
+from labeller.policies.base import round_half_away
+from labeller.selector import LabelSelector
+
+MAX_SCORE = 10
+REASON_PREFIX = "joulie"
+
+
+class Supply(NamedTuple):
+    profile: Profile
+    draining: bool
+    source: str
+    """``plan`` or ``labels``: where the verdict came from (shown in reasons)."""
+
+
+def node_supply(
+    name: str,
+    plan: Plan | None,
+    labels: Mapping[str, str] | None,
+    selector: LabelSelector,
+) -> Supply | None:
+    """The node's supply, or ``None`` when Joulie does not manage it (or does not know it)."""
+    if plan is not None:
+        decision = plan.decision(name)
+        if decision is not None:
+            return Supply(decision.profile, decision.draining, "plan")
+        if name in plan.skipped:
+            return None
+    if labels is None or not selector.matches(labels):
+        return None
+    profile = labels.get("joulie.io/power-profile")
+    if profile not in (PERFORMANCE, ECO):
+        return None
+    return Supply(profile, labels.get("joulie.io/draining") == "true", "labels")  # type: ignore[arg-type]
+
+
+def rejection(demand: DemandClass, supply: Supply | None) -> str | None:
+    """Why ``demand`` may not use a node with ``supply`` (``None`` = it may)."""
+    if supply is None or demand == GENERAL:
+        return None
+    where = "planned" if supply.source == "plan" else "labelled"
+    if demand == PERFORMANCE:
+        if supply.profile == ECO and supply.draining:
+            return (f"{REASON_PREFIX}: node is {where} eco and draining its performance pods; "
+                    "performance pods need a performance node")
+        if supply.profile == ECO:
+            return f"{REASON_PREFIX}: node is {where} eco (power-capped); performance pods need a performance node"
+        return None
+    if supply.profile == PERFORMANCE:
+        return f"{REASON_PREFIX}: node is {where} performance; eco pods run on eco nodes"
+    return None
+
+
+@dataclass
+class FilterOutcome:
+    passed: list[str] = field(default_factory=list)
+    unresolvable: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def nothing_left(self) -> bool:
+        return not self.passed
+
+
+def filter_nodes(
+    demand: DemandClass, names: Iterable[str], supply_of: Callable[[str], Supply | None]
+) -> FilterOutcome:
+    out = FilterOutcome()
+    for name in names:
+        why = rejection(demand, supply_of(name))
+        if why is None:
+            out.passed.append(name)
+        else:
+            out.unresolvable[name] = why
+    return out
+
+
+def tier(demand: DemandClass, supply: Supply | None) -> int:
+    if supply is None:
+        return 1
+    if demand == GENERAL:
+        return 2 if supply.profile == ECO and not supply.draining else 0
+    if demand == PERFORMANCE:
+        return 2 if supply.profile == PERFORMANCE else 0
+    return 2 if supply.profile == ECO else 0
+
+
+_BANDS = {2: (7, 3), 1: (4, 2), 0: (0, 3)}
+
+
+def score(demand: DemandClass, supply: Supply | None, fill: float | None) -> int:
+    """Score of one node: tier band plus bin-packing points; always an int in 0..10."""
+    base, span = _BANDS[tier(demand, supply)]
+    f = 0.0 if fill is None else min(1.0, max(0.0, fill))
+    return min(MAX_SCORE, base + round_half_away(span * f))
+
+
+def score_nodes(
+    demand: DemandClass,
+    names: Iterable[str],
+    supply_of: Callable[[str], Supply | None],
+    fill_of: Callable[[str], float | None],
+) -> list[tuple[str, int]]:
+    return [(name, score(demand, supply_of(name), fill_of(name))) for name in names]
+
+
+def fill(allocatable_millis: int, requested_millis: int, pod_millis: int) -> float | None:
+    """Share of the node's CPU used once this pod lands; ``None`` when allocatable is unknown."""
+    if allocatable_millis <= 0:
+        return None
+    return (requested_millis + pod_millis) / allocatable_millis
