@@ -35,17 +35,20 @@ class ObservedProfile:
     node_name: str | None
     spec: Mapping[str, Any] | None
     annotations: Mapping[str, str]
-    managed_by_us: bool = True
+    since: float | None = None
+    """When the node entered its current profile (the profile-since annotation)."""
 
     @classmethod
     def from_api(cls, obj: Mapping[str, Any]) -> "ObservedProfile":
         meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
         spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else None
+        annotations = meta.get("annotations") if isinstance(meta.get("annotations"), dict) else {}
         return cls(
             name=str(meta.get("name", "")),
             node_name=spec.get("nodeName") if spec else None,
             spec=spec,
-            annotations=dict(meta.get("annotations") or {}),
+            annotations=annotations,
+            since=parse_since(annotations.get(SINCE_ANNOTATION)),
         )
 
 
@@ -146,11 +149,7 @@ class Reconciler:
     def compute_plan(self, now: float | None = None) -> Plan:
         """Plan without writing (``joulie plan``, ``/plan`` on a follower, dry runs)."""
         now = self.clock() if now is None else now
-        since = {
-            o.node_name: t
-            for o in self.profiles.items()
-            if o.node_name and (t := parse_since(o.annotations.get(SINCE_ANNOTATION))) is not None
-        }
+        since = {o.node_name: o.since for o in self.profiles.items() if o.node_name and o.since is not None}
         previous = self._plan
         snapshot = self.store.snapshot()
         for pod in self.store.unschedulable_performance():
@@ -237,8 +236,7 @@ class Reconciler:
             )
             # NodePowerProfile first: the agent should cap before the scheduler sees eco supply.
             if observed is None or spec_differs(observed.spec, decision, plan.policy) or (
-                decision.since is not None
-                and parse_since(observed.annotations.get(SINCE_ANNOTATION)) is None
+                decision.since is not None and observed.since is None
             ):
                 desired = desired_npp(decision, plan.policy)
                 try:
