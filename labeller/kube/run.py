@@ -1,0 +1,386 @@
+"""The labeller against a live cluster: informers -> caches -> triggers -> reconcile -> writes.
+
+:class:`KubeRuntime` implements :class:`labeller.runtime.LabellerRuntime`, so
+``joulie serve`` (the scheduler extender) reads the same caches and plans.
+:func:`run_labeller` is ``joulie labeller``: the runtime plus probes, metrics and
+signal handling.
+
+Safety rules the runtime enforces:
+
+- nothing is written before every cache has been listed once, nor while a watch is
+  failing (the API is unreachable or answering errors): a plan made from a stale or
+  partial view could demote nodes that run performance pods;
+- with ``--leader-elect`` only the lease holder writes; followers keep their caches
+  and plan on every trigger, so ``/plan`` and the extender stay correct and a
+  failover does not start cold.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from typing import Any, Callable
+
+import orjson
+from kubernetes import client as k8s
+
+from labeller.config import PlannerConfig
+from labeller.feedback import UnmetDemand
+from labeller.kube.client import NODES_PATH, NPP_PATH, PODS_PATH, build_api_client
+from labeller.kube.informer import Informer
+from labeller.kube.leader import LeaderElector
+from labeller.kube.probes import ProbeServer
+from labeller.kube.triggers import node_trigger, nodes_relist_trigger, pod_trigger, profile_trigger
+from labeller.kube.writer import DryRunWriter, KubeWriter
+from labeller.loop import Triggers, run_loop
+from labeller.model import NodeInfo, PodInfo
+from labeller.planner import Plan, Planner
+from labeller.reconciler import ProfileCache, Reconciler, ReconcileResult
+from labeller.store import ClusterStore
+
+log = logging.getLogger(__name__)
+
+ACTIVE_PODS = "status.phase!=Succeeded,status.phase!=Failed"
+"""Finished pods never count as demand; not listing them keeps memory flat on clusters
+full of completed Jobs (a pod that finishes arrives as a DELETED event)."""
+
+
+class KubeRuntime:
+    def __init__(
+        self,
+        api: k8s.ApiClient,
+        planner: Planner,
+        *,
+        interval: float = 30.0,
+        debounce: float = 0.2,
+        dry_run: bool = False,
+        leader: LeaderElector | None = None,
+        identity: str = "",
+        event_namespace: str = "default",
+        watch_timeout_seconds: int = 300,
+        page_size: int = 500,
+        backoff_initial: float = 0.5,
+        backoff_max: float = 30.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.api = api
+        self.planner = planner
+        self.store = ClusterStore()
+        self.profiles = ProfileCache()
+        self.unmet = UnmetDemand()
+        self.selector = planner.selector
+        self.leader = leader
+        self.dry_run = dry_run
+        if leader is not None:
+            leader.on_started_leading = lambda: self.request_reconcile("leader: acquired the lease")
+        self.writer: Any = DryRunWriter() if dry_run else KubeWriter(
+            api, event_namespace=event_namespace, reporting_instance=identity, allowed=self.is_leader, clock=clock
+        )
+        self.reconciler = Reconciler(self.store, self.profiles, planner, self.writer, self.unmet, clock=clock)
+        self.triggers = Triggers(interval, debounce)
+        common = dict(page_size=page_size, watch_timeout_seconds=watch_timeout_seconds,
+                      backoff_initial=backoff_initial, backoff_max=backoff_max)
+        self.informers = [
+            Informer(api, NODES_PATH, self._replace_nodes, self._upsert_node, self._delete_node, name="nodes",
+                     **common),
+            Informer(api, PODS_PATH, self._replace_pods, self._upsert_pod, self._delete_pod, name="pods",
+                     params={"fieldSelector": ACTIVE_PODS}, **common),
+            Informer(api, NPP_PATH, self._replace_profiles, self._upsert_profile, self._delete_profile,
+                     name="nodepowerprofiles", **common),
+        ]
+        self._latest: Plan | None = None
+        self._last_result: ReconcileResult | None = None
+        self._stopping = threading.Event()
+        self._loop_thread: threading.Thread | None = None
+        self._skipped_unready = 0
+        self.reconciles = 0
+
+    # ------------------------------------------------------------ LabellerRuntime
+
+    def latest_plan(self) -> Plan | None:
+        return self._latest
+
+    def request_reconcile(self, reason: str) -> None:
+        self.triggers.request(reason)
+
+    def is_leader(self) -> bool:
+        return self.leader is None or self.leader.is_leader()
+
+    def synced(self) -> bool:
+        return all(inf.synced for inf in self.informers)
+
+    def ready(self) -> tuple[bool, str]:
+        waiting = [inf.name for inf in self.informers if not inf.synced]
+        failing = [inf.last_error for inf in self.informers if inf.last_error]
+        if failing:
+            return False, "API server unreachable or failing: " + "; ".join(str(f) for f in failing)
+        if waiting:
+            return False, "caches not synced yet: " + ", ".join(waiting)
+        role = "" if self.leader is None else (" (leader)" if self.is_leader() else " (follower)")
+        return True, f"ok{role}"
+
+    def healthy(self) -> tuple[bool, str]:
+        if self._loop_thread is not None and not self._loop_thread.is_alive() and not self._stopping.is_set():
+            return False, "reconcile loop stopped"
+        dead = [inf.name for inf in self.informers if self._loop_thread is not None and not inf.alive]
+        if dead and not self._stopping.is_set():
+            return False, "informer thread stopped: " + ", ".join(dead)
+        return True, "ok"
+
+    def start(self) -> None:
+        self.start_informers()
+        if self.leader is not None:
+            self.leader.start()
+        self._loop_thread = threading.Thread(target=self._loop, name="reconcile-loop", daemon=True)
+        self._loop_thread.start()
+
+    def stop(self) -> None:
+        """Stop the loop first (no write after this returns), then the watches, then hand the lease back."""
+        self._stopping.set()
+        self.triggers.stop()
+        if self._loop_thread is not None:
+            self._loop_thread.join(30)
+        for inf in self.informers:
+            inf.stop()
+        if self.leader is not None:
+            self.leader.stop()
+
+    # ------------------------------------------------------------ running
+
+    def start_informers(self) -> None:
+        for inf in self.informers:
+            inf.start()
+
+    def wait_synced(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while not self._stopping.is_set():
+            if self.synced():
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+        return False
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set() and not self.synced():
+            self._stopping.wait(0.1)
+        if self._stopping.is_set():
+            return
+        log.info("caches synced", extra={"nodes": len(self.store), "pods": len(self.store.pods()),
+                                         "profiles": len(self.profiles.items())})
+        run_loop(self.triggers, self.reconcile_once)
+
+    def reconcile_once(self, reason: str) -> ReconcileResult | None:
+        """One pass: write as the leader, only plan as a follower, never write on an unready view."""
+        ok, why = self.ready()
+        if not ok:
+            self._skipped_unready += 1
+            log.warning("not reconciling: %s", why, extra={"trigger": reason})
+            return None
+        if not self.is_leader():
+            self._latest = self.reconciler.compute_plan()
+            return None
+        result = self.reconciler.reconcile(reason)
+        self._latest = result.plan
+        self._last_result = result
+        self.reconciles += 1
+        return result
+
+    # ------------------------------------------------------------ watch handlers
+
+    def _is_draining(self, node: str) -> bool:
+        info = self.store.node(node)
+        if info is not None and info.draining_label:
+            return True
+        plan = self._latest
+        decision = plan.decision(node) if plan is not None else None
+        return decision is not None and decision.draining
+
+    def _trigger(self, reason: str | None) -> None:
+        if reason is not None:
+            self.triggers.request(reason)
+
+    def _replace_nodes(self, objs: Any) -> None:
+        before = self.store.snapshot().nodes
+        self.store.replace_nodes(objs)
+        if self.informers[0].synced:  # a relist, not the first list: catch up on what we missed
+            self._trigger(nodes_relist_trigger(before, self.store.snapshot().nodes, self.selector))
+
+    def _upsert_node(self, obj: dict[str, Any]) -> None:
+        try:
+            new = NodeInfo.from_api(obj)
+        except ValueError as exc:
+            log.warning("skipping malformed node: %s", exc)
+            return
+        old = self.store.node(new.name)
+        self.store.put_node(new)
+        self._trigger(node_trigger(old, new, self.selector))
+
+    def _delete_node(self, obj: dict[str, Any]) -> None:
+        name = (obj.get("metadata") or {}).get("name")
+        if not isinstance(name, str):
+            return
+        old = self.store.node(name)
+        self.store.delete_node(name)
+        self._trigger(node_trigger(old, None, self.selector))
+
+    def _replace_pods(self, objs: Any) -> None:
+        first = not self.informers[1].synced
+        self.store.replace_pods(objs)
+        if not first:
+            self._trigger("pods: relisted")
+
+    def _upsert_pod(self, obj: dict[str, Any]) -> None:
+        try:
+            new = PodInfo.from_api(obj)
+        except ValueError as exc:
+            log.warning("skipping malformed pod: %s", exc)
+            return
+        old = self.store.put_pod(new)
+        if new.node_name is not None or not new.active:
+            self.unmet.forget(new.uid)
+        self._trigger(pod_trigger(old, new, self._is_draining))
+
+    def _delete_pod(self, obj: dict[str, Any]) -> None:
+        try:
+            gone = PodInfo.from_api(obj)
+        except ValueError:
+            return
+        old = self.store.delete_pod(gone.uid)
+        self.unmet.forget(gone.uid)
+        self._trigger(pod_trigger(old, None, self._is_draining))
+
+    def _replace_profiles(self, objs: Any) -> None:
+        first = not self.informers[2].synced
+        before = {o.name: o.spec for o in self.profiles.items()}
+        self.profiles.replace(objs)
+        after = {o.name: o.spec for o in self.profiles.items()}
+        if not first and before != after:
+            self._trigger("profile: changed while not watching (relist)")
+
+    def _upsert_profile(self, obj: dict[str, Any]) -> None:
+        name = (obj.get("metadata") or {}).get("name")
+        old = self.profiles.get(name) if isinstance(name, str) else None
+        self.profiles.upsert(obj)
+        self._trigger(profile_trigger(old, obj))
+
+    def _delete_profile(self, obj: dict[str, Any]) -> None:
+        name = (obj.get("metadata") or {}).get("name")
+        if not isinstance(name, str):
+            return
+        old = self.profiles.get(name)
+        self.profiles.delete(name)
+        self._trigger(profile_trigger(old, None))
+
+
+# ---------------------------------------------------------------- joulie labeller
+
+
+def default_identity() -> str:
+    return f"{socket.gethostname()}_{os.getpid()}"
+
+
+def build_runtime(args: argparse.Namespace, config: PlannerConfig, api: k8s.ApiClient) -> KubeRuntime:
+    identity = args.identity or default_identity()
+    leader = None
+    if args.leader_elect:
+        leader = LeaderElector(api, args.lease_name, args.lease_namespace, identity, args.lease_duration)
+    return KubeRuntime(
+        api,
+        Planner(config),
+        interval=args.interval,
+        debounce=args.debounce,
+        dry_run=args.dry_run,
+        leader=leader,
+        identity=identity,
+        watch_timeout_seconds=getattr(args, "watch_timeout", 300),
+    )
+
+
+def summary(result: ReconcileResult | None, runtime: KubeRuntime, **extra: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"dryRun": runtime.dry_run, **extra}
+    if result is not None:
+        out.update(
+            policy=result.plan.policy,
+            nodes=len(result.plan.nodes),
+            performance=result.plan.performance_count,
+            targetPerformance=result.plan.target_performance,
+            writes=result.writes,
+            errors=result.errors,
+            transitions=[{"node": n, "from": a, "to": b} for n, a, b in result.transitions],
+        )
+    return out
+
+
+def run_once(runtime: KubeRuntime, sync_timeout: float = 120.0) -> int:
+    """``--once``: wait for the caches, one reconcile, one JSON line on stdout."""
+    runtime.start_informers()
+    try:
+        if not runtime.wait_synced(sync_timeout):
+            ok, why = runtime.ready()
+            print(orjson.dumps(summary(None, runtime, ok=False, error=why)).decode())
+            return 1
+        if runtime.leader is not None and not runtime.leader.try_acquire_or_renew():
+            print(orjson.dumps(summary(None, runtime, ok=True, leader=False,
+                                       holder=runtime.leader.holder)).decode())
+            return 0
+        result = runtime.reconcile_once("once")
+        if result is None:
+            ok, why = runtime.ready()
+            print(orjson.dumps(summary(None, runtime, ok=False, error=why)).decode())
+            return 1
+        print(orjson.dumps(summary(result, runtime, ok=not result.errors)).decode())
+        return 1 if result.errors else 0
+    finally:
+        for inf in runtime.informers:
+            inf.stop()
+        if runtime.leader is not None:
+            runtime.leader.release()
+
+
+def run_labeller(args: argparse.Namespace, planner_config: PlannerConfig) -> int:
+    api = build_api_client(args.kubeconfig, args.context)
+    runtime = build_runtime(args, planner_config, api)
+    log.info("starting labeller", extra={
+        "api": api.configuration.host, "policy": planner_config.policy, "selector": planner_config.node_selector,
+        "dryRun": args.dry_run, "leaderElect": args.leader_elect, "interval": args.interval,
+    })
+    try:
+        if args.once:
+            return run_once(runtime)
+        stop = threading.Event()
+
+        def on_signal(signum: int, _frame: Any) -> None:
+            log.info("received %s; shutting down", signal.Signals(signum).name)
+            stop.set()
+
+        previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+        probes = None
+        if args.metrics_port:
+            probes = ProbeServer(args.metrics_port, runtime.healthy, runtime.ready)
+            probes.start()
+            log.info("serving /healthz /readyz /metrics", extra={"port": probes.port})
+        try:
+            runtime.start()
+            while not stop.wait(1.0):
+                pass
+        finally:
+            runtime.stop()
+            if probes is not None:
+                probes.stop()
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+        log.info("labeller stopped")
+        return 0
+    finally:
+        api.close()
+        sys.stdout.flush()
+
+
+__all__ = ["KubeRuntime", "run_labeller", "run_once", "build_runtime"]
