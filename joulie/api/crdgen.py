@@ -58,6 +58,12 @@ def _structural(node: Any, defs: dict[str, Any]) -> Any:
             continue
         if key == "additionalProperties" and value is False:
             continue
+        if key in ("exclusiveMinimum", "exclusiveMaximum") and not isinstance(value, bool):
+            # JSON Schema 2020-12 gives the bound; OpenAPI v3.0 (CRDs) wants the bound in
+            # minimum/maximum and a boolean flag, else the API server rejects the CRD.
+            out["minimum" if key == "exclusiveMinimum" else "maximum"] = value
+            out[key] = True
+            continue
         if key == "properties":
             out[key] = {name: _structural(v, defs) for name, v in value.items()}
             continue
