@@ -1,0 +1,1 @@
+"""I/O backends the agent drives besides sysfs: NVML for GPUs, HTTP for remote actuators."""

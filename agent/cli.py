@@ -1,0 +1,82 @@
+"""``joulie agent``: enforce this node's NodePowerProfile (or a YAML file) on the hardware."""
+
+from __future__ import annotations
+
+import argparse
+
+import yaml
+
+from joulie.cliutil import ConfigError, add_kube_flags, add_logging_flags, env, env_bool
+from joulie.logs import setup_logging
+
+
+def _node_from_file(path: str) -> str:
+    try:
+        docs = list(yaml.safe_load_all(open(path)))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"--profile {path}: {exc}") from None
+    for doc in docs:
+        if isinstance(doc, dict) and doc.get("kind", "NodePowerProfile") == "NodePowerProfile":
+            name = (doc.get("spec") or {}).get("nodeName")
+            if isinstance(name, str) and name:
+                return name
+    raise ConfigError(f"--profile {path} names no spec.nodeName; pass --node-name")
+
+
+def cmd_agent(args: argparse.Namespace) -> int:
+    setup_logging(args.log_level, args.log_format)
+    if args.interval <= 0:
+        raise ConfigError("--interval must be positive")
+    if not 0 < args.min_cap_pct <= 100:
+        raise ConfigError("--min-cap-pct must be in (0, 100]")
+    node = args.node_name
+    if not node:
+        if args.profile:
+            node = _node_from_file(args.profile)
+        elif not args.restore:
+            raise ConfigError("--node-name (env NODE_NAME) is required unless --profile is given")
+    from agent.run import run_agent
+
+    return run_agent(args, node or "")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "agent", help="apply this node's NodePowerProfile to RAPL, cpufreq and NVML",
+        description="Make this node's NodePowerProfile true on the hardware, report it in the status, "
+                    "export telemetry, and restore the original settings on exit.")
+    p.add_argument("--node-name", default=env("NODE_NAME", None),
+                   help="this node (env NODE_NAME); required unless --profile is given")
+    p.add_argument("--sysfs-root", default=env("JOULIE_SYSFS_ROOT", "/sys"),
+                   help="where the host's /sys is mounted (env JOULIE_SYSFS_ROOT; default %(default)s)")
+    p.add_argument("--state-dir", default=env("JOULIE_STATE_DIR", "/var/lib/joulie"),
+                   help="where original values are saved before the first write "
+                        "(env JOULIE_STATE_DIR; default %(default)s)")
+    p.add_argument("--profile", metavar="FILE", default=env("JOULIE_PROFILE", None),
+                   help="apply a NodePowerProfile YAML (optionally followed by a TelemetryProfile) "
+                        "instead of watching the cluster")
+    p.add_argument("--once", action="store_true", help="apply once and exit (originals stay saved)")
+    p.add_argument("--dry-run", action="store_true", default=env_bool("JOULIE_DRY_RUN"),
+                   help="log the writes that would happen; write nothing (hardware, state or status)")
+    p.add_argument("--restore", action="store_true", help="write the saved originals back and exit")
+    p.add_argument("--interval", type=float, default=env("JOULIE_AGENT_INTERVAL_SECONDS", 30.0, float),
+                   help="seconds between re-apply/verify and telemetry passes "
+                        "(env JOULIE_AGENT_INTERVAL_SECONDS; default %(default)s)")
+    p.add_argument("--metrics-port", type=int, default=env("JOULIE_METRICS_PORT", 9102, int),
+                   help="port of /metrics, /healthz, /readyz; 0 disables (env JOULIE_METRICS_PORT; "
+                        "default %(default)s)")
+    p.add_argument("--gpu", choices=["auto", "off"], default=env("JOULIE_GPU", "auto"),
+                   help="drive GPU power limits through NVML when present (env JOULIE_GPU; default %(default)s)")
+    g = p.add_argument_group("cap limits")
+    g.add_argument("--min-cap-pct", type=float, default=env("JOULIE_AGENT_MIN_CAP_PCT", 10.0, float),
+                   help="refuse CPU caps below this %% of the package maximum when the hardware reports no "
+                        "minimum (env JOULIE_AGENT_MIN_CAP_PCT; default %(default)s)")
+    g.add_argument("--strict-limits", action="store_true", default=env_bool("JOULIE_AGENT_STRICT_LIMITS"),
+                   help="refuse caps above the hardware maximum instead of clamping them to it "
+                        "(env JOULIE_AGENT_STRICT_LIMITS)")
+    g.add_argument("--package-max-watts", type=float, default=env("JOULIE_AGENT_PACKAGE_MAX_WATTS", None, float),
+                   help="package maximum power used to turn watts into a DVFS frequency when RAPL reports none "
+                        "(env JOULIE_AGENT_PACKAGE_MAX_WATTS)")
+    add_kube_flags(p)
+    add_logging_flags(p)
+    p.set_defaults(func=cmd_agent)
