@@ -1,0 +1,211 @@
+"""``joulie simulate``: compare unmanaged, static, queue-aware and Joulie on one trace.
+
+A thin adapter: flags (each also read from a ``JOULIE_SIM_*`` env var) become a
+:class:`simulator.scenario.Scenario`; results become a table, JSON, CSV and plots.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from joulie.cliutil import ConfigError, env, env_bool, parse_params
+from simulator.workload import GeneratorConfig, TraceError, read_jsonl, write_jsonl
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "simulate",
+        help="digital twin: energy and service levels of A/B/C/J on a simulated cluster",
+        description="Simulate a cluster running Joulie's real labeller, policies and extender on a seeded "
+                    "trace, and compare: A = unmanaged, B = static_partition, C = queue_aware_v1, "
+                    "J = Joulie scheduler-centric (extender + feedback).",
+    )
+    g = p.add_argument_group("cluster and workload")
+    g.add_argument("--nodes", type=int, default=env("JOULIE_SIM_NODES", 100, int), help="nodes (default %(default)s)")
+    g.add_argument("--gpu-fraction", type=float, default=env("JOULIE_SIM_GPU_FRACTION", 0.0, float),
+                   help="share of nodes that are 8x A100 GPU servers (default %(default)s = CPU-only)")
+    g.add_argument("--hours", type=float, default=env("JOULIE_SIM_HOURS", 24.0, float),
+                   help="simulated hours of arrivals; runs continue until all work is done (default %(default)s)")
+    g.add_argument("--seed", type=int, default=env("JOULIE_SIM_SEED", 1, int), help="trace and tie-break seed")
+    g.add_argument("--load", type=float, default=env("JOULIE_SIM_LOAD", 0.55, float),
+                   help="mean offered CPU load as a share of cluster cores (default %(default)s)")
+    g.add_argument("--gpu-load", type=float, default=env("JOULIE_SIM_GPU_LOAD", 0.55, float),
+                   help="mean offered GPU load as a share of cluster GPUs (default %(default)s)")
+    g.add_argument("--mix", default=env("JOULIE_SIM_MIX", "performance=0.3,eco=0.2"), metavar="CLASS=SHARE,...",
+                   help="job classes: performance and eco shares, the rest general (default %(default)s)")
+    g.add_argument("--trace", type=Path, default=env("JOULIE_SIM_TRACE", None, Path),
+                   help="read jobs from this JSONL trace instead of generating them")
+    g.add_argument("--export-trace", type=Path, default=None, metavar="FILE",
+                   help="write the trace used to FILE (JSONL) as well (always written into the output dir)")
+
+    g = p.add_argument_group("Joulie configuration")
+    g.add_argument("--runs", default=env("JOULIE_SIM_RUNS", "A,B,C,J"), help="runs to compare (default %(default)s)")
+    g.add_argument("--static-param", action="append", default=[], metavar="KEY=VALUE",
+                   help="static_partition parameter for run B, e.g. hp_frac=0.5")
+    g.add_argument("--queue-param", action="append", default=[], metavar="KEY=VALUE",
+                   help="queue_aware_v1 parameter for run C, e.g. base_frac=0.6")
+    g.add_argument("--joulie-policy", default=env("JOULIE_SIM_JOULIE_POLICY", "queue_aware_v1"),
+                   help="policy of run J (default %(default)s)")
+    g.add_argument("--joulie-param", action="append", default=None, metavar="KEY=VALUE",
+                   help="policy parameter of run J (default base_frac=0.2 perf_per_hp_node=3)")
+    g.add_argument("--dwell-seconds", type=float, default=env("JOULIE_SIM_DWELL_SECONDS", 600.0, float),
+                   help="minimum performance dwell in run J (default %(default)s)")
+    g.add_argument("--feedback-hold-seconds", type=float, default=env("JOULIE_FEEDBACK_HOLD_SECONDS", 120.0, float))
+    g.add_argument("--extender-weight", type=int, default=env("JOULIE_SIM_EXTENDER_WEIGHT", 5, int),
+                   help="extender weight in the scheduler config of run J (default %(default)s)")
+    g.add_argument("--interval", type=float, default=env("JOULIE_INTERVAL_SECONDS", 30.0, float),
+                   help="labeller reconcile interval, seconds (default %(default)s)")
+    g.add_argument("--step", type=float, default=env("JOULIE_SIM_STEP_SECONDS", 30.0, float),
+                   help="simulation step, seconds: scheduling granularity (default %(default)s)")
+
+    g = p.add_argument_group("caps (what the agent sets)")
+    g.add_argument("--performance-cap-watts", type=float, default=env("JOULIE_PERFORMANCE_CAP_WATTS", 5000.0, float))
+    g.add_argument("--eco-cap-watts", type=float, default=env("JOULIE_ECO_CAP_WATTS", None, float),
+                   help="eco CPU package cap, W per package (default 120 unless --eco-cap-pct)")
+    g.add_argument("--eco-cap-pct", type=float, default=env("JOULIE_ECO_CAP_PCT", None, float))
+    g.add_argument("--eco-gpu-cap-watts", type=float, default=env("JOULIE_ECO_GPU_CAP_WATTS", None, float))
+    g.add_argument("--eco-gpu-cap-pct", type=float, default=env("JOULIE_ECO_GPU_CAP_PCT", 60.0, float),
+                   help="eco GPU board limit, %% of max (default %(default)s)")
+
+    g = p.add_argument_group("output")
+    g.add_argument("--output-dir", type=Path, default=env("JOULIE_SIM_OUTPUT_DIR", Path("simulate-out"), Path),
+                   help="directory for results, CSV, trace and plots (default ./%(default)s)")
+    g.add_argument("--json", action="store_true", help="print the results as JSON instead of the table")
+    g.add_argument("--no-plots", action="store_true", default=env_bool("JOULIE_SIM_NO_PLOTS"))
+    g.add_argument("--no-progress", action="store_true", default=env_bool("JOULIE_SIM_NO_PROGRESS"))
+    p.set_defaults(func=cmd_simulate)
+
+
+def _mix(text: str) -> dict[str, float]:
+    shares = parse_params([t for t in text.split(",") if t.strip()])
+    unknown = set(shares) - {"performance", "eco", "general"}
+    if unknown:
+        raise ConfigError(f"--mix: unknown class(es) {sorted(unknown)}; use performance=X,eco=Y")
+    try:
+        out = {k: float(v) for k, v in shares.items() if k != "general"}
+    except (TypeError, ValueError):
+        raise ConfigError(f"--mix: shares must be numbers, got {text!r}") from None
+    return out
+
+
+def build_scenario(args: argparse.Namespace) -> Any:
+    from simulator.scenario import Caps, Scenario
+
+    try:
+        workload = GeneratorConfig(hours=args.hours, load=args.load, gpu_load=args.gpu_load, **_mix(args.mix))
+        joulie_params = (parse_params(args.joulie_param) if args.joulie_param is not None
+                         else {"base_frac": 0.2, "perf_per_hp_node": 3})
+        return Scenario(
+            nodes=args.nodes, gpu_fraction=args.gpu_fraction, seed=args.seed, workload=workload,
+            caps=Caps(performance_cpu_watts=args.performance_cap_watts, eco_cpu_watts=args.eco_cap_watts,
+                      eco_cpu_pct=args.eco_cap_pct, eco_gpu_watts=args.eco_gpu_cap_watts,
+                      eco_gpu_pct=args.eco_gpu_cap_pct),
+            static_params=parse_params(args.static_param), queue_params=parse_params(args.queue_param),
+            joulie_policy=args.joulie_policy, joulie_params=joulie_params,
+            joulie_dwell_seconds=args.dwell_seconds, feedback_hold_seconds=args.feedback_hold_seconds,
+            extender_weight=args.extender_weight, interval_seconds=args.interval, step_seconds=args.step,
+            runs=tuple(r.strip().upper() for r in args.runs.split(",") if r.strip()),
+        )
+    except ValidationError as exc:
+        details = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"invalid simulation settings: {details}") from None
+
+
+class _Progress:
+    """One tqdm bar per run over simulated time; the drain past the trace end extends it."""
+
+    def __init__(self, enabled: bool, horizon: float) -> None:
+        self.enabled = enabled
+        self.horizon = horizon
+        self.bar: Any = None
+        self.key = ""
+
+    def __call__(self, key: str, t: float) -> None:
+        if not self.enabled:
+            return
+        from tqdm import tqdm
+
+        if key != self.key:
+            self.close()
+            self.key = key
+            self.bar = tqdm(total=round(self.horizon / 3600.0, 2), desc=f"run {key}", unit="sim-h",
+                            file=sys.stderr, leave=True, bar_format="{desc}: {percentage:3.0f}%|{bar}| "
+                            "{n:.1f}/{total:.1f} sim-h [{elapsed}]{postfix}")
+        hours = t / 3600.0
+        if hours > self.bar.total:
+            self.bar.total = round(hours, 2)
+            self.bar.set_postfix_str("draining", refresh=False)
+        self.bar.update(hours - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from simulator import report
+    from simulator.scenario import run_scenario
+
+    scenario = build_scenario(args)
+    if args.trace is not None:
+        try:
+            jobs = read_jsonl(args.trace)
+        except TraceError as exc:
+            raise ConfigError(str(exc)) from None
+    else:
+        jobs = scenario.trace()
+    outdir: Path = args.output_dir
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create output directory {outdir}: {exc.strerror or exc}") from None
+    write_jsonl(jobs, outdir / "trace.jsonl")
+    if args.export_trace is not None:
+        write_jsonl(jobs, args.export_trace)
+    horizon = max(scenario.workload.hours * 3600.0, max((j.arrival for j in jobs), default=0.0))
+    progress = _Progress(not args.no_progress and not args.json, horizon)
+    started = time.perf_counter()
+    try:
+        results = run_scenario(scenario, jobs, progress)
+    finally:
+        progress.close()
+    elapsed = time.perf_counter() - started
+    rows = report.summarize(results)
+    meta = {
+        "scenario": scenario.model_dump(mode="json"),
+        "jobs": len(jobs),
+        "trace": str(args.trace) if args.trace else "generated",
+        "wall_seconds": round(elapsed, 2),
+    }
+    report.write_json(rows, meta, outdir / "results.json")
+    report.write_csv(rows, outdir / "results.csv")
+    report.write_jobs_csv(results, outdir / "jobs.csv")
+    plots: list[Path] = []
+    plot_note = ""
+    if not args.no_plots:
+        try:
+            plots = report.write_plots(results, rows, outdir)
+        except ImportError:
+            plot_note = "plots skipped: matplotlib is not installed"
+    if args.json:
+        print(json.dumps({"meta": meta, "runs": [{k: report._clean(v) for k, v in r.items()} for r in rows],
+                          "outputDir": str(outdir)}, indent=2))
+        return 0
+    nodes_desc = f"{scenario.nodes} nodes" + (f" ({scenario.gpu_fraction:.0%} GPU servers)"
+                                              if scenario.gpu_fraction else " (CPU-only)")
+    print(f"{len(jobs)} jobs over {scenario.workload.hours:g} h on {nodes_desc}, seed {scenario.seed}; "
+          f"simulated in {elapsed:.1f} s\n")
+    print(report.table(rows))
+    if plot_note:
+        print(f"\n{plot_note}")
+    print(f"\nresults written to {outdir}/ (results.json, results.csv, jobs.csv, trace.jsonl"
+          + "".join(f", {p.name}" for p in plots) + ")")
+    return 0

@@ -1,0 +1,456 @@
+"""The simulation engine: simulated hardware and clock, Joulie's real decisions.
+
+What is simulated: nodes (power, speed, energy), the clock, pods' run times and a
+model of kube-scheduler (:mod:`simulator.scheduler`). What is *not*: every decision
+Joulie makes runs through the production objects, wired as in a cluster:
+
+- pods enter a :class:`labeller.store.ClusterStore` as Pod API objects (so
+  :func:`labeller.classify.classify_pod` classifies them), nodes as Node records;
+- a :class:`labeller.reconciler.Reconciler` with a :class:`labeller.planner.Planner`
+  plans at the labeller's interval and writes through
+  :class:`labeller.memory.InMemoryCluster`, so labels land back in the store and
+  NodePowerProfiles in the profile cache, as a watch would deliver them;
+- the simulated agent reads each node's NodePowerProfile and applies its caps;
+- with the extender configured, placement calls :mod:`extender.decide`; performance
+  pods with nowhere to go are reported to :class:`labeller.feedback.UnmetDemand`
+  (extender) or marked ``Unschedulable`` in the store (scheduler), and trigger an
+  immediate reconcile.
+
+Time advances in fixed steps (scheduling and reconciles happen at step boundaries);
+within a step each node is event-driven: its power and speeds are constant between
+job completions, so energy and completion times are exact, not sampled.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import logging
+import random
+import time
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from typing import Any, Callable, Mapping, Sequence
+
+from joulie.api.labels import MANAGED_LABEL, PERFORMANCE
+from joulie.api.v1alpha1 import npp_name
+from labeller.config import PlannerConfig
+from labeller.feedback import UnmetDemand
+from labeller.memory import InMemoryCluster
+from labeller.model import NodeInfo, PodInfo
+from labeller.planner import Planner
+from labeller.reconciler import ProfileCache, Reconciler
+from labeller.store import ClusterStore
+import extender.decide as decide
+from simulator.hardware import NodeClass, Operating, effective_cpu_cap, effective_gpu_cap, node_operating
+from simulator.scheduler import ExtenderHook, PodRequest, Scheduler
+from simulator.workload import Job, pod_object
+
+EPOCH = 1_767_225_600.0
+"""Simulated time zero (2026-01-01T00:00:00Z), so the labeller's timestamps look real."""
+
+_EPS = 1e-9
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One configuration to compare: who plans, and whether the extender is in the loop."""
+
+    key: str
+    title: str
+    planner: PlannerConfig | None
+    """``None``: an unmanaged cluster (no labeller, no caps, pods carry no Joulie constraints)."""
+    extender: bool = False
+    feedback: bool = False
+    """Immediate reconcile when a performance pod cannot be placed."""
+    extender_weight: int = 5
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    step_seconds: float = 30.0
+    interval_seconds: float = 30.0
+    """The labeller's periodic reconcile interval."""
+    max_drain_factor: float = 4.0
+    """Give up draining after ``hours * max_drain_factor`` (a job that can never be placed)."""
+    sample_seconds: float = 300.0
+    """Resolution of the recorded cluster-power series."""
+
+
+@dataclass(slots=True)
+class JobRecord:
+    id: str
+    demand: str
+    gpus: int
+    arrival: float
+    work_seconds: float
+    start: float = -1.0
+    end: float = -1.0
+    node: str = ""
+    start_profile: str = ""
+
+    @property
+    def pending(self) -> float:
+        return self.start - self.arrival
+
+    @property
+    def slowdown(self) -> float:
+        """Run time over run time at full speed (1.0 = not slowed)."""
+        return (self.end - self.start) / self.work_seconds
+
+
+@dataclass(slots=True)
+class _Running:
+    record: JobRecord
+    uid: str
+    millis: int
+    gpus: int
+
+
+class SimNode:
+    """A node's hardware state: running jobs, caps, power, and per-kind work clocks.
+
+    Work clocks integrate speed over time; a job started at clock ``c`` with ``w``
+    seconds of work ends when the clock reaches ``c + w``. That makes completion
+    times exact under changing speeds without touching every job every step.
+    """
+
+    __slots__ = (
+        "name", "cls", "alloc_millis", "gpus", "free_millis", "free_gpus", "info",
+        "cpu_cap", "gpu_cap", "t", "op", "clock_cpu", "clock_gpu", "heap_cpu", "heap_gpu",
+        "energy_j", "next_done", "_seq",
+    )
+
+    def __init__(self, name: str, cls: NodeClass, managed: bool) -> None:
+        self.name = name
+        self.cls = cls
+        self.alloc_millis = cls.cpu.cores * 1000
+        self.gpus = cls.gpus
+        self.free_millis = self.alloc_millis
+        self.free_gpus = cls.gpus
+        labels = {"kubernetes.io/hostname": name}
+        if managed:
+            labels[MANAGED_LABEL] = "true"
+        self.info = NodeInfo(name=name, labels=labels, cpu_allocatable_millis=self.alloc_millis,
+                             gpu_allocatable=cls.gpus)
+        self.cpu_cap: float | None = None
+        self.gpu_cap: float | None = None
+        self.t = 0.0
+        self.clock_cpu = 0.0
+        self.clock_gpu = 0.0
+        self.heap_cpu: list[tuple[float, int, _Running]] = []
+        self.heap_gpu: list[tuple[float, int, _Running]] = []
+        self.energy_j = 0.0
+        self._seq = 0
+        self.op = _operating(cls, 0, 0, None, None)
+        self.next_done = float("inf")
+
+    @property
+    def labels(self) -> Mapping[str, str]:
+        return self.info.labels
+
+    @property
+    def busy_millis(self) -> int:
+        return self.alloc_millis - self.free_millis
+
+    @property
+    def running(self) -> int:
+        return len(self.heap_cpu) + len(self.heap_gpu)
+
+    def _progress(self, t: float) -> None:
+        dt = t - self.t
+        if dt > 0:
+            self.energy_j += self.op.watts * dt
+            self.clock_cpu += self.op.cpu_speed * dt
+            self.clock_gpu += self.op.gpu_speed * dt
+            self.t = t
+
+    def _recompute(self) -> None:
+        self.op = _operating(self.cls, self.busy_millis, self.gpus - self.free_gpus, self.cpu_cap, self.gpu_cap)
+        nxt = float("inf")
+        if self.heap_cpu:
+            nxt = self.t + max(0.0, self.heap_cpu[0][0] - self.clock_cpu) / self.op.cpu_speed
+        if self.heap_gpu:
+            nxt = min(nxt, self.t + max(0.0, self.heap_gpu[0][0] - self.clock_gpu) / self.op.gpu_speed)
+        self.next_done = nxt
+
+    def advance(self, t: float, done: list[tuple[_Running, float]]) -> None:
+        """Run until ``t``, appending (job, end time) for every job that finishes."""
+        while self.next_done <= t:
+            te = self.next_done
+            self._progress(te)
+            for heap, clock in ((self.heap_cpu, self.clock_cpu), (self.heap_gpu, self.clock_gpu)):
+                while heap and heap[0][0] <= clock + _EPS * max(1.0, abs(clock)):
+                    _, _, run = heapq.heappop(heap)
+                    self.free_millis += run.millis
+                    self.free_gpus += run.gpus
+                    done.append((run, te))
+            self._recompute()
+        self._progress(t)
+
+    def start(self, run: _Running, work_seconds: float) -> None:
+        """Start a job now (the node must have been advanced to the current time)."""
+        self.free_millis -= run.millis
+        self.free_gpus -= run.gpus
+        self._seq += 1
+        if run.gpus:
+            heapq.heappush(self.heap_gpu, (self.clock_gpu + work_seconds, self._seq, run))
+        else:
+            heapq.heappush(self.heap_cpu, (self.clock_cpu + work_seconds, self._seq, run))
+        self._recompute()
+
+    def set_caps(self, cpu_cap: float | None, gpu_cap: float | None) -> None:
+        if (cpu_cap, gpu_cap) != (self.cpu_cap, self.gpu_cap):
+            self.cpu_cap, self.gpu_cap = cpu_cap, gpu_cap
+            self._recompute()
+
+
+@lru_cache(maxsize=65536)
+def _operating(cls: NodeClass, busy_millis: int, busy_gpus: int, cpu_cap: float | None,
+               gpu_cap: float | None) -> Operating:
+    return node_operating(cls, busy_millis / 1000.0, busy_gpus, cpu_cap, gpu_cap)
+
+
+@dataclass
+class RunResult:
+    spec: RunSpec
+    jobs: list[JobRecord]
+    energy_j: float
+    end_time: float
+    """When the last job finished (seconds after start)."""
+    horizon: float
+    power_series: list[tuple[float, float]]
+    """(seconds, mean cluster watts over the preceding sample period)."""
+    reconciles: int = 0
+    feedback_reconciles: int = 0
+    unfinished: int = 0
+    wall_seconds: float = 0.0
+    profile_changes: int = 0
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+class Simulation:
+    """One run of one :class:`RunSpec` over a trace."""
+
+    def __init__(
+        self,
+        spec: RunSpec,
+        fleet: Sequence[NodeClass],
+        jobs: Sequence[Job],
+        horizon: float,
+        seed: int,
+        config: EngineConfig | None = None,
+        progress: Callable[[float], None] | None = None,
+    ) -> None:
+        self.spec = spec
+        self.cfg = config or EngineConfig()
+        self.jobs = list(jobs)
+        self.horizon = horizon
+        self.progress = progress
+        self.now = 0.0
+        managed = spec.planner is not None
+        self.nodes = [SimNode(f"node-{i:03d}", cls, managed) for i, cls in enumerate(fleet)]
+        self.by_name = {n.name: n for n in self.nodes}
+        self.store = ClusterStore()
+        for node in self.nodes:
+            self.store.put_node(node.info)
+        self.profiles = ProfileCache()
+        self.unmet = UnmetDemand()
+        self.cluster = InMemoryCluster(self.store, self.profiles)
+        self.reconciler: Reconciler | None = None
+        if spec.planner is not None:
+            self.reconciler = Reconciler(
+                self.store, self.profiles, Planner(spec.planner), self.cluster, self.unmet,
+                clock=lambda: EPOCH + self.now,
+            )
+        self._supply: dict[str, decide.Supply | None] = {}
+        hook = (
+            ExtenderHook(self._supply.get, self.store.cpu_requested_on, spec.extender_weight)
+            if spec.extender else None
+        )
+        self.scheduler = Scheduler(random.Random(f"{seed}/{spec.key}/scheduler"), hook)
+        self._profiles_version = -1
+        self._labels_writes = -1
+        self.reconciles = 0
+        self.feedback_reconciles = 0
+        self.profile_changes = 0
+
+    # ------------------------------------------------------------ labeller side
+
+    def _reconcile(self, reason: str) -> None:
+        assert self.reconciler is not None
+        result = self.reconciler.reconcile(reason)
+        self.reconciles += 1
+        self.profile_changes += len(result.transitions)
+        self._sync_from_cluster()
+
+    def _sync_from_cluster(self) -> None:
+        """Pick up what the reconcile wrote: labels for the scheduler, caps for the agents."""
+        if self.cluster.writes != self._labels_writes:
+            self._labels_writes = self.cluster.writes
+            for node in self.nodes:
+                info = self.store.node(node.name)
+                if info is not None and info is not node.info:
+                    node.info = info
+            self.scheduler.labels_changed()
+        plan = self.reconciler.latest_plan if self.reconciler else None
+        selector = self.reconciler.planner.selector if self.reconciler else None
+        if selector is not None:
+            for node in self.nodes:
+                self._supply[node.name] = decide.node_supply(node.name, plan, node.labels, selector)
+        if self.profiles.version != self._profiles_version:
+            self._profiles_version = self.profiles.version
+            for node in self.nodes:
+                self._apply_profile(node)
+
+    def _apply_profile(self, node: SimNode) -> None:
+        """What the agent does with the node's NodePowerProfile: set package and GPU caps."""
+        observed = self.profiles.get(npp_name(node.name))
+        spec = observed.spec if observed is not None and observed.spec else {}
+        cpu = spec.get("cpu") or {}
+        gpu_cap = (spec.get("gpu") or {}).get("powerCap") or {}
+        cpu_w = effective_cpu_cap(node.cls.cpu, cpu.get("packagePowerCapWatts"), cpu.get("packagePowerCapPctOfMax"))
+        gpu_w = (
+            effective_gpu_cap(node.cls.gpu, gpu_cap.get("capWattsPerGpu"), gpu_cap.get("capPctOfMax"))
+            if node.cls.gpu is not None else None
+        )
+        node.set_caps(cpu_w, gpu_w)
+
+    # ------------------------------------------------------------ scheduling
+
+    def _admit(self, job: Job) -> tuple[PodRequest, JobRecord]:
+        obj = pod_object(job, with_constraints=self.spec.planner is not None)
+        info = PodInfo.from_api(obj)
+        self.store.put_pod(info)
+        affinity = obj["spec"].get("affinity")
+        request = PodRequest(
+            uid=info.uid, key=info.key, demand=info.demand, cpu_millis=info.cpu_request_millis,
+            gpus=info.gpu_request, spec=obj["spec"],
+            affinity_key=json.dumps(affinity, sort_keys=True) if affinity else "",
+        )
+        record = JobRecord(job.id, job.demand, job.gpus, job.arrival, job.work_seconds)
+        return request, record
+
+    def _schedule_pass(
+        self, pending: list[tuple[PodRequest, JobRecord]]
+    ) -> tuple[list[tuple[PodRequest, JobRecord]], bool]:
+        """Try every pending pod once, in arrival order; returns the still-pending and whether
+        a performance pod found no node (the feedback trigger)."""
+        left: list[tuple[PodRequest, JobRecord]] = []
+        failed_shapes: set[tuple[str, int, int]] = set()
+        unmet_performance = False
+        for request, record in pending:
+            shape = (request.affinity_key, request.cpu_millis, request.gpus)
+            placement = None if shape in failed_shapes else self.scheduler.place(request, self.nodes)
+            if placement is not None and placement.node is not None:
+                self._bind(request, record, self.by_name[placement.node])
+                continue
+            failed_shapes.add(shape)
+            left.append((request, record))
+            if request.demand != PERFORMANCE:
+                continue
+            if placement is not None and placement.failed_at == "extender":
+                if self.unmet.report(request.uid, request.key, "extender", EPOCH + self.now, request.cpu_millis):
+                    unmet_performance = True
+            else:
+                info = self.store.pod(request.uid)
+                if info is not None and not info.unschedulable:
+                    self.store.put_pod(replace(info, unschedulable=True))
+                    unmet_performance = True
+        return left, unmet_performance
+
+    def _bind(self, request: PodRequest, record: JobRecord, node: SimNode) -> None:
+        info = self.store.pod(request.uid)
+        if info is not None:
+            self.store.put_pod(replace(info, node_name=node.name, phase="Running", unschedulable=False))
+        self.unmet.forget(request.uid)
+        record.start = self.now
+        record.node = node.name
+        record.start_profile = node.labels.get("joulie.io/power-profile", "unmanaged")
+        node.start(_Running(record, request.uid, request.cpu_millis, request.gpus), record.work_seconds)
+
+    # ------------------------------------------------------------ main loop
+
+    def run(self) -> RunResult:
+        started = time.perf_counter()
+        cfg = self.cfg
+        step = cfg.step_seconds
+        jobs = self.jobs
+        records: list[JobRecord] = []
+        pending: list[tuple[PodRequest, JobRecord]] = []
+        next_job = 0
+        running = 0
+        last_reconcile = -float("inf")
+        if self.reconciler is not None:
+            self._reconcile("startup")
+            last_reconcile = 0.0
+        limit = self.horizon * max(1.0, cfg.max_drain_factor)
+        series: list[tuple[float, float]] = []
+        sample_energy, sample_start = 0.0, 0.0
+        end_time = 0.0
+        while True:
+            while next_job < len(jobs) and jobs[next_job].arrival <= self.now:
+                request, record = self._admit(jobs[next_job])
+                records.append(record)
+                pending.append((request, record))
+                next_job += 1
+            if pending:
+                before = len(pending)
+                pending, unmet = self._schedule_pass(pending)
+                if unmet and self.spec.feedback and self.reconciler is not None:
+                    self._reconcile("feedback: performance pod found no node")
+                    self.feedback_reconciles += 1
+                    pending, _ = self._schedule_pass(pending)
+                running += before - len(pending)
+            if next_job >= len(jobs) and not pending and running == 0 and self.now >= self.horizon:
+                break
+            if self.now >= limit:
+                break
+            t_next = self.now + step
+            done: list[tuple[_Running, float]] = []
+            for node in self.nodes:
+                node.advance(t_next, done)
+            for run, t_end in done:
+                run.record.end = t_end
+                end_time = max(end_time, t_end)
+                self.store.delete_pod(run.uid)
+            running -= len(done)
+            self.now = t_next
+            if self.now - sample_start >= cfg.sample_seconds - _EPS:
+                total = sum(n.energy_j for n in self.nodes)
+                series.append((self.now, (total - sample_energy) / (self.now - sample_start)))
+                sample_energy, sample_start = total, self.now
+            if self.reconciler is not None and self.now - last_reconcile >= cfg.interval_seconds - _EPS:
+                self._reconcile("tick")
+                last_reconcile = self.now
+            if self.progress is not None:
+                self.progress(self.now)
+        total = sum(n.energy_j for n in self.nodes)
+        if self.now > sample_start:
+            series.append((self.now, (total - sample_energy) / (self.now - sample_start)))
+        unfinished = sum(1 for r in records if r.end < 0) + (len(jobs) - next_job)
+        window_end = self.now
+        if unfinished == 0:
+            # The loop stops at a step boundary; past the last completion (or the trace's end)
+            # every node is idle, and caps never change idle power, so trim that tail exactly.
+            window_end = max(self.horizon, end_time)
+            total -= sum(n.cls.idle_watts for n in self.nodes) * max(0.0, self.now - window_end)
+        return RunResult(
+            spec=self.spec,
+            jobs=records,
+            energy_j=total,
+            end_time=window_end,
+            horizon=self.horizon,
+            power_series=series,
+            reconciles=self.reconciles,
+            feedback_reconciles=self.feedback_reconciles,
+            unfinished=unfinished,
+            wall_seconds=time.perf_counter() - started,
+            profile_changes=self.profile_changes,
+        )
+
+
+def quiet_labeller_logs() -> None:
+    """The reconciler logs every write at INFO; a simulated day would print thousands of lines."""
+    for name in ("labeller", "extender"):
+        logging.getLogger(name).setLevel(logging.WARNING)

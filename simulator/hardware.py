@@ -1,0 +1,227 @@
+"""Hardware power and throughput model: what a node draws and how fast it works under a cap.
+
+Pure functions over pydantic hardware descriptions; the engine calls them whenever a
+node's running set or caps change. Sources for the default numbers are in
+``docs/simulator.md``.
+
+**CPU servers.** Uncapped wall power follows a SPECpower_ssj2008-style curve: eleven
+points, active idle then 10 % ... 100 % load, linearly interpolated at the share of
+cores busy. The rise above idle is the *dynamic* power; ``package_share`` of it is
+drawn by the CPU packages (what RAPL caps), the rest by memory, fans and VRs.
+
+A package cap only matters when the package would draw more than the cap. Then RAPL
+lowers frequency until package power fits: the package's dynamic power scales as
+``g(f) = a*f + (1-a)*f**3`` (``a`` = share that scales with frequency alone, the
+rest with f*V**2 and V ~ f), so ``f`` solves ``g(f) = (cap - idle) / dynamic``,
+never below ``min_freq_ratio``. CPU-bound work runs at speed ``f``. Idle power is
+never reduced: Joulie only sets caps.
+
+**GPUs.** Each busy GPU draws ``busy_watts``, each idle one ``idle_watts``. A board
+power limit (clamped to the board's allowed range, as NVML does) lowers a busy
+GPU's draw the same way and GPU-bound work runs at its ``f``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class CpuModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    sockets: int = Field(ge=1)
+    cores_per_socket: int = Field(ge=1)
+    spec_curve_watts: tuple[float, ...] = Field(
+        description="Wall power at active idle, 10 %, ..., 100 % load (11 points, SPECpower_ssj2008 style)."
+    )
+    package_idle_watts: float = Field(ge=0, description="RAPL package power per socket with all cores idle.")
+    package_max_watts: float = Field(gt=0, description="Package maximum (TDP); base of --eco-cap-pct.")
+    package_share: float = Field(default=0.9, gt=0, le=1, description="Share of dynamic wall power drawn by packages.")
+    freq_linear_share: float = Field(default=0.3, ge=0, lt=1, description="'a' in g(f) = a f + (1-a) f^3.")
+    min_freq_ratio: float = Field(default=0.3, gt=0, le=1, description="Lowest frequency / all-core turbo.")
+
+    @field_validator("spec_curve_watts")
+    @classmethod
+    def _eleven_rising(cls, v: tuple[float, ...]) -> tuple[float, ...]:
+        if len(v) != 11:
+            raise ValueError("spec_curve_watts needs 11 points: idle, 10 %, ..., 100 %")
+        if any(b < a for a, b in zip(v, v[1:])) or v[0] <= 0:
+            raise ValueError("spec_curve_watts must be positive and non-decreasing")
+        return v
+
+    @property
+    def cores(self) -> int:
+        return self.sockets * self.cores_per_socket
+
+    @property
+    def idle_watts(self) -> float:
+        return self.spec_curve_watts[0]
+
+
+class GpuModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    idle_watts: float = Field(ge=0)
+    busy_watts: float = Field(gt=0, description="Draw of a GPU running a typical job, uncapped.")
+    max_limit_watts: float = Field(gt=0, description="Maximum board power limit (TDP); base of --eco-gpu-cap-pct.")
+    min_limit_watts: float = Field(gt=0, description="Lowest board power limit the driver accepts.")
+    freq_linear_share: float = Field(default=0.3, ge=0, lt=1)
+    min_freq_ratio: float = Field(default=0.3, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "GpuModel":
+        if not self.idle_watts < self.busy_watts <= self.max_limit_watts:
+            raise ValueError(f"{self.name}: need idle_watts < busy_watts <= max_limit_watts")
+        if self.min_limit_watts > self.max_limit_watts:
+            raise ValueError(f"{self.name}: min_limit_watts exceeds max_limit_watts")
+        return self
+
+
+class NodeClass(BaseModel):
+    """One kind of server in the simulated fleet."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    cpu: CpuModel
+    gpu: GpuModel | None = None
+    gpus: int = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _gpu_pair(self) -> "NodeClass":
+        if (self.gpu is None) != (self.gpus == 0):
+            raise ValueError(f"{self.name}: give both gpu and gpus, or neither")
+        return self
+
+    @property
+    def idle_watts(self) -> float:
+        return self.cpu.idle_watts + (self.gpu.idle_watts * self.gpus if self.gpu else 0.0)
+
+
+# Defaults: see docs/simulator.md for the sources of every number.
+XEON_2S = CpuModel(
+    name="2x Xeon Platinum 8380 (Ice Lake-SP, 40 cores, 270 W TDP each)",
+    sockets=2,
+    cores_per_socket=40,
+    spec_curve_watts=(115, 190, 235, 275, 315, 355, 395, 440, 490, 540, 590),
+    package_idle_watts=40,
+    package_max_watts=270,
+)
+A100_SXM = GpuModel(
+    name="NVIDIA A100 SXM4 (400 W TDP)",
+    idle_watts=55,
+    busy_watts=360,
+    max_limit_watts=400,
+    min_limit_watts=100,
+)
+CPU_NODE = NodeClass(name="cpu-xeon-2s", cpu=XEON_2S)
+GPU_NODE = NodeClass(name="gpu-8xa100", cpu=XEON_2S, gpu=A100_SXM, gpus=8)
+
+
+def spec_power(curve: tuple[float, ...], load: float) -> float:
+    """Wall power at ``load`` (0..1) by linear interpolation between the 10 % points."""
+    x = min(1.0, max(0.0, load)) * 10.0
+    i = min(9, int(x))
+    return curve[i] + (curve[i + 1] - curve[i]) * (x - i)
+
+
+def dynamic_scale(f: float, linear_share: float) -> float:
+    """Dynamic power at relative frequency ``f`` (1.0 = uncapped)."""
+    return linear_share * f + (1.0 - linear_share) * f**3
+
+
+def freq_for_power(ratio: float, linear_share: float, min_freq: float) -> float:
+    """Relative frequency whose dynamic power is ``ratio`` of the uncapped one.
+
+    ``g`` is increasing on [0, 1], so Newton from f=1 converges monotonically.
+    """
+    if ratio >= 1.0:
+        return 1.0
+    if ratio <= dynamic_scale(min_freq, linear_share):
+        return min_freq
+    f = 1.0
+    for _ in range(30):
+        g = dynamic_scale(f, linear_share) - ratio
+        dg = linear_share + 3.0 * (1.0 - linear_share) * f * f
+        step = g / dg
+        f -= step
+        if abs(step) < 1e-12:
+            break
+    return min(1.0, max(min_freq, f))
+
+
+@dataclass(frozen=True, slots=True)
+class Operating:
+    """A node's draw and relative speeds at one operating point."""
+
+    watts: float
+    cpu_speed: float
+    gpu_speed: float
+
+
+def effective_cpu_cap(cpu: CpuModel, cap_watts: float | None, cap_pct: float | None) -> float | None:
+    """Cap per package the agent would program: watts win over percent (CRD semantics)."""
+    if cap_watts is not None:
+        return cap_watts
+    if cap_pct is not None:
+        return cpu.package_max_watts * cap_pct / 100.0
+    return None
+
+
+def effective_gpu_cap(gpu: GpuModel, cap_watts: float | None, cap_pct: float | None) -> float | None:
+    """Board limit the agent would set, clamped into the driver's accepted range."""
+    if cap_watts is not None:
+        limit = cap_watts
+    elif cap_pct is not None:
+        limit = gpu.max_limit_watts * cap_pct / 100.0
+    else:
+        return None
+    return min(gpu.max_limit_watts, max(gpu.min_limit_watts, limit))
+
+
+def cpu_operating(cpu: CpuModel, busy_cores: float, cap_per_package: float | None) -> tuple[float, float]:
+    """(wall watts of the CPU server part, relative CPU speed) with ``busy_cores`` busy."""
+    load = busy_cores / cpu.cores
+    uncapped = spec_power(cpu.spec_curve_watts, load)
+    dynamic = uncapped - cpu.idle_watts
+    pkg_dynamic = cpu.package_share * dynamic / cpu.sockets
+    if cap_per_package is None or pkg_dynamic <= 0 or cpu.package_idle_watts + pkg_dynamic <= cap_per_package:
+        return uncapped, 1.0
+    ratio = max(0.0, cap_per_package - cpu.package_idle_watts) / pkg_dynamic
+    f = freq_for_power(ratio, cpu.freq_linear_share, cpu.min_freq_ratio)
+    scaled = dynamic_scale(f, cpu.freq_linear_share)
+    watts = cpu.idle_watts + (1.0 - cpu.package_share) * dynamic + cpu.package_share * dynamic * scaled
+    return watts, f
+
+
+def gpu_operating(gpu: GpuModel, busy: int, total: int, cap: float | None) -> tuple[float, float]:
+    """(watts of all GPUs on the node, relative GPU speed) with ``busy`` of ``total`` GPUs busy."""
+    idle = (total - busy) * gpu.idle_watts
+    if busy == 0:
+        return idle, 1.0
+    if cap is None or gpu.busy_watts <= cap:
+        return idle + busy * gpu.busy_watts, 1.0
+    ratio = max(0.0, cap - gpu.idle_watts) / (gpu.busy_watts - gpu.idle_watts)
+    f = freq_for_power(ratio, gpu.freq_linear_share, gpu.min_freq_ratio)
+    per_gpu = gpu.idle_watts + (gpu.busy_watts - gpu.idle_watts) * dynamic_scale(f, gpu.freq_linear_share)
+    return idle + busy * per_gpu, f
+
+
+def node_operating(
+    node: NodeClass, busy_cores: float, busy_gpus: int, cpu_cap: float | None, gpu_cap: float | None
+) -> Operating:
+    """Whole-node draw and speeds; caps are per package / per GPU, already resolved."""
+    cpu_w, cpu_f = cpu_operating(node.cpu, min(busy_cores, node.cpu.cores), cpu_cap)
+    if node.gpu is None:
+        return Operating(cpu_w, cpu_f, 1.0)
+    gpu_w, gpu_f = gpu_operating(node.gpu, min(busy_gpus, node.gpus), node.gpus, gpu_cap)
+    return Operating(cpu_w + gpu_w, cpu_f, gpu_f)
+
+
+def joules_to_kwh(joules: float) -> float:
+    return joules / 3.6e6
+

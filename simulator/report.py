@@ -1,0 +1,197 @@
+"""Results of a comparison: per-run summary, the table, JSON, CSV and PNG plots.
+
+Slowdown is a job's run time over its run time at full speed (1.0 = not slowed),
+reported as percent extra; pending time (arrival to bind) is reported apart, so a
+queue does not hide in the slowdown nor the other way round.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from simulator.engine import RunResult
+from simulator.hardware import joules_to_kwh
+
+COLUMNS: list[tuple[str, str, str]] = [
+    # key, header, format
+    ("run", "run", "{}"),
+    ("energy_kwh", "energy kWh", "{:.1f}"),
+    ("energy_change_pct", "vs A", "{:+.1f}%"),
+    ("perf_slowdown_mean_pct", "perf slow mean", "{:.2f}%"),
+    ("perf_slowdown_p95_pct", "perf slow p95", "{:.2f}%"),
+    ("all_slowdown_mean_pct", "all slow mean", "{:.1f}%"),
+    ("all_slowdown_p95_pct", "all slow p95", "{:.1f}%"),
+    ("pending_mean_s", "pending mean", "{:.0f}s"),
+    ("pending_p95_s", "pending p95", "{:.0f}s"),
+    ("perf_pending_p95_s", "perf pend p95", "{:.0f}s"),
+    ("throughput_jobs_per_h", "jobs/h", "{:.1f}"),
+    ("completed", "completed", "{}"),
+    ("end_hours", "drained at", "{:.2f}h"),
+]
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Linear-interpolated percentile (numpy's default); NaN for no values."""
+    if not values:
+        return math.nan
+    xs = sorted(values)
+    pos = (len(xs) - 1) * q / 100.0
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+
+
+def _mean(values: Sequence[float]) -> float:
+    return sum(values) / len(values) if values else math.nan
+
+
+def summarize(results: Sequence[RunResult]) -> list[dict[str, Any]]:
+    """One row per run; the energy change is against run ``A`` when present, else the first run."""
+    if not results:
+        return []
+    baseline = next((r for r in results if r.spec.key == "A"), results[0])
+    base_kwh = joules_to_kwh(baseline.energy_j)
+    rows = []
+    for r in results:
+        done = [j for j in r.jobs if j.end >= 0]
+        perf = [j for j in done if j.demand == "performance"]
+        slow_all = [100.0 * (j.slowdown - 1.0) for j in done]
+        slow_perf = [100.0 * (j.slowdown - 1.0) for j in perf]
+        started = [j for j in r.jobs if j.start >= 0]
+        pend = [j.pending for j in started]
+        pend_perf = [j.pending for j in started if j.demand == "performance"]
+        kwh = joules_to_kwh(r.energy_j)
+        rows.append({
+            "run": r.spec.key,
+            "title": r.spec.title,
+            "energy_kwh": kwh,
+            "energy_change_pct": 100.0 * (kwh / base_kwh - 1.0) if base_kwh else math.nan,
+            "perf_slowdown_mean_pct": _mean(slow_perf),
+            "perf_slowdown_p95_pct": percentile(slow_perf, 95),
+            "all_slowdown_mean_pct": _mean(slow_all),
+            "all_slowdown_p95_pct": percentile(slow_all, 95),
+            "pending_mean_s": _mean(pend),
+            "pending_p95_s": percentile(pend, 95),
+            "perf_pending_mean_s": _mean(pend_perf),
+            "perf_pending_p95_s": percentile(pend_perf, 95),
+            "throughput_jobs_per_h": len(done) / (r.end_time / 3600.0) if r.end_time > 0 else math.nan,
+            "completed": len(done),
+            "unfinished": r.unfinished,
+            "end_hours": r.end_time / 3600.0,
+            "mean_power_kw": r.energy_j / r.end_time / 1000.0 if r.end_time > 0 else math.nan,
+            "reconciles": r.reconciles,
+            "feedback_reconciles": r.feedback_reconciles,
+            "profile_changes": r.profile_changes,
+            "wall_seconds": r.wall_seconds,
+        })
+    return rows
+
+
+def _fmt(fmt: str, value: Any) -> str:
+    if isinstance(value, float) and math.isnan(value):
+        return "-"
+    if isinstance(value, float) and abs(value) < 5e-3:
+        value = 0.0  # no "-0.0%" from rounding noise
+    return fmt.format(value)
+
+
+def table(rows: Sequence[dict[str, Any]]) -> str:
+    """A fixed-width text table, one line per run, plus a legend of the run titles."""
+    cells = [[h for _, h, _ in COLUMNS]] + [[_fmt(f, row[k]) for k, _, f in COLUMNS] for row in rows]
+    widths = [max(len(c[i]) for c in cells) for i in range(len(COLUMNS))]
+    lines = ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(line, widths)))
+             for line in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines.append("")
+    lines += [f"{row['run']}: {row['title']}" + (f"  ({row['unfinished']} jobs unfinished)" if row["unfinished"]
+                                                   else "") for row in rows]
+    return "\n".join(lines)
+
+
+def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
+    head = "| " + " | ".join(h for _, h, _ in COLUMNS) + " |"
+    sep = "|" + "|".join("---" for _ in COLUMNS) + "|"
+    body = ["| " + " | ".join(_fmt(f, row[k]) for k, _, f in COLUMNS) + " |" for row in rows]
+    return "\n".join([head, sep, *body])
+
+
+def _clean(value: Any) -> Any:
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def write_json(rows: Sequence[dict[str, Any]], meta: dict[str, Any], path: Path) -> Path:
+    payload = {"meta": meta, "runs": [{k: _clean(v) for k, v in row.items()} for row in rows]}
+    path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def write_csv(rows: Sequence[dict[str, Any]], path: Path) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else ["run"])
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: ("" if _clean(v) is None else v) for k, v in row.items()})
+    return path
+
+
+def write_jobs_csv(results: Iterable[RunResult], path: Path) -> Path:
+    """Every job of every run: for analyses the summary does not cover."""
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["run", "job", "demand", "gpus", "arrival", "start", "end", "work_seconds", "node",
+                    "start_profile"])
+        for r in results:
+            for j in r.jobs:
+                w.writerow([r.spec.key, j.id, j.demand, j.gpus, f"{j.arrival:.3f}", f"{j.start:.3f}",
+                            f"{j.end:.3f}", j.work_seconds, j.node, j.start_profile])
+    return path
+
+
+def write_plots(results: Sequence[RunResult], rows: Sequence[dict[str, Any]], outdir: Path) -> list[Path]:
+    """Cluster power over time per run, and energy versus performance-job slowdown."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    for r in results:
+        xs = [t / 3600.0 for t, _ in r.power_series]
+        ys = [w / 1000.0 for _, w in r.power_series]
+        ax.step(xs, ys, where="pre", label=f"{r.spec.key}: {r.spec.title}", linewidth=1.2)
+    if results:
+        ax.axvline(results[0].horizon / 3600.0, color="grey", linestyle=":", linewidth=1)
+        ax.text(results[0].horizon / 3600.0, ax.get_ylim()[1], " trace end", va="top", fontsize=8, color="grey")
+    ax.set_xlabel("simulated time (h)")
+    ax.set_ylabel("cluster power (kW)")
+    ax.set_title("Cluster power per run")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower left")
+    fig.tight_layout()
+    paths.append(outdir / "power.png")
+    fig.savefig(paths[-1], dpi=110)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    for row in rows:
+        x = row["perf_slowdown_p95_pct"]
+        y = row["energy_kwh"]
+        if isinstance(x, float) and math.isnan(x):
+            continue
+        ax.scatter([x], [y], s=60)
+        ax.annotate(f"{row['run']} ({row['energy_change_pct']:+.1f}%)", (x, y), textcoords="offset points",
+                    xytext=(6, 4), fontsize=9)
+    ax.set_xlabel("performance jobs: p95 slowdown (%)")
+    ax.set_ylabel("energy (kWh)")
+    ax.set_title("Energy versus performance-job slowdown")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    paths.append(outdir / "energy_vs_slowdown.png")
+    fig.savefig(paths[-1], dpi=110)
+    plt.close(fig)
+    return paths

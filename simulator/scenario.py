@@ -1,0 +1,135 @@
+"""A comparison scenario: the fleet, the trace and the four runs A, B, C and J.
+
+- **A**: unmanaged. No labeller, no caps, no extender; pods carry no Joulie
+  constraints (an unmanaged cluster has no power-profile labels to ask for).
+- **B**: labeller with ``static_partition``, scheduler without the extender,
+  reconciling at its interval only (upstream's design).
+- **C**: the same with ``queue_aware_v1``.
+- **J**: Joulie's scheduler-centric mode: the labeller (``queue_aware_v1`` sized
+  generously for performance by default, with a minimum dwell) plus the extender's
+  filter and score, and feedback: a performance pod with no node triggers an
+  immediate reconcile that promotes nodes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from labeller.config import CapSettings, PlannerConfig
+from simulator.engine import EngineConfig, RunResult, RunSpec, Simulation, quiet_labeller_logs
+from simulator.hardware import CPU_NODE, GPU_NODE, NodeClass
+from simulator.workload import GeneratorConfig, Job, generate
+
+RUN_KEYS = ("A", "B", "C", "J")
+
+
+class Caps(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    performance_cpu_watts: float = Field(default=5000.0, ge=1)
+    eco_cpu_watts: float | None = Field(default=None, ge=1)
+    eco_cpu_pct: float | None = Field(default=None, ge=1, le=100)
+    eco_gpu_watts: float | None = Field(default=None, ge=1)
+    eco_gpu_pct: float | None = Field(default=60.0, ge=1, le=100)
+
+    def performance(self) -> CapSettings:
+        return CapSettings(cpu_watts=self.performance_cpu_watts)
+
+    def eco(self) -> CapSettings:
+        cpu_watts = self.eco_cpu_watts if self.eco_cpu_watts is not None or self.eco_cpu_pct is not None else 120.0
+        return CapSettings(cpu_watts=cpu_watts, cpu_pct_of_max=self.eco_cpu_pct,
+                           gpu_watts=self.eco_gpu_watts, gpu_pct_of_max=None if self.eco_gpu_watts else self.eco_gpu_pct)
+
+
+class Scenario(BaseModel):
+    """Everything a comparison depends on; equal scenarios give equal results."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    nodes: int = Field(default=100, ge=1, le=5000)
+    gpu_fraction: float = Field(default=0.0, ge=0, le=1, description="Share of nodes that are GPU servers.")
+    seed: int = 1
+    workload: GeneratorConfig = GeneratorConfig()
+    caps: Caps = Caps()
+    static_params: dict[str, Any] = Field(default_factory=dict)
+    queue_params: dict[str, Any] = Field(default_factory=dict)
+    joulie_policy: str = "queue_aware_v1"
+    joulie_params: dict[str, Any] = Field(default_factory=lambda: {"base_frac": 0.2, "perf_per_hp_node": 3})
+    joulie_dwell_seconds: float = Field(default=600.0, ge=0)
+    feedback_hold_seconds: float = Field(default=120.0, ge=0)
+    extender_weight: int = Field(default=5, ge=1, le=100)
+    interval_seconds: float = Field(default=30.0, gt=0)
+    step_seconds: float = Field(default=30.0, gt=0, le=600)
+    runs: tuple[str, ...] = RUN_KEYS
+
+    @field_validator("runs")
+    @classmethod
+    def _known_runs(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [r for r in v if r not in RUN_KEYS]
+        if bad or not v:
+            raise ValueError(f"unknown run(s) {bad}; choose from {', '.join(RUN_KEYS)}")
+        return tuple(dict.fromkeys(v))
+
+    def fleet(self) -> list[NodeClass]:
+        """GPU servers first-named would bias name-ordered policies; interleave them evenly instead."""
+        n_gpu = round(self.nodes * self.gpu_fraction)
+        fleet = []
+        acc = 0.0
+        for _ in range(self.nodes):
+            acc += n_gpu / self.nodes
+            if acc >= 1.0 - 1e-9:
+                fleet.append(GPU_NODE)
+                acc -= 1.0
+            else:
+                fleet.append(CPU_NODE)
+        return fleet
+
+    def trace(self) -> list[Job]:
+        fleet = self.fleet()
+        return generate(self.workload, sum(c.cpu.cores for c in fleet), sum(c.gpus for c in fleet), self.seed)
+
+    def specs(self) -> list[RunSpec]:
+        perf, eco = self.caps.performance(), self.caps.eco()
+
+        def planner(policy: str, params: dict[str, Any], feedback: bool, dwell: float = 0.0) -> PlannerConfig:
+            config = PlannerConfig(
+                policy=policy, policy_params=params, performance_caps=perf, eco_caps=eco, dwell_seconds=dwell,
+                # Without the feedback path a floor is never raised: hold 0 keeps it inert.
+                feedback_hold_seconds=self.feedback_hold_seconds if feedback else 0.0,
+            )
+            config.build_policy()  # validate parameters now, with a clear error
+            return config
+
+        all_specs = {
+            "A": RunSpec("A", "unmanaged: all performance, no caps, no extender", None),
+            "B": RunSpec("B", "static_partition, labeller only",
+                         planner("static_partition", self.static_params, False)),
+            "C": RunSpec("C", "queue_aware_v1, labeller only", planner("queue_aware_v1", self.queue_params, False)),
+            "J": RunSpec("J", f"Joulie scheduler-centric: {self.joulie_policy} + extender + feedback",
+                         planner(self.joulie_policy, self.joulie_params, True, self.joulie_dwell_seconds),
+                         extender=True, feedback=True, extender_weight=self.extender_weight),
+        }
+        return [all_specs[k] for k in self.runs]
+
+    def engine(self) -> EngineConfig:
+        return EngineConfig(step_seconds=self.step_seconds, interval_seconds=self.interval_seconds)
+
+
+def run_scenario(
+    scenario: Scenario,
+    jobs: Sequence[Job] | None = None,
+    progress: Callable[[str, float], None] | None = None,
+) -> list[RunResult]:
+    """Run every configured run on the same trace (``jobs`` or the scenario's own)."""
+    quiet_labeller_logs()
+    trace = list(jobs) if jobs is not None else scenario.trace()
+    horizon = scenario.workload.hours * 3600.0
+    results = []
+    fleet = scenario.fleet()
+    for spec in scenario.specs():
+        callback = (lambda t, key=spec.key: progress(key, t)) if progress else None
+        sim = Simulation(spec, fleet, trace, horizon, scenario.seed, scenario.engine(), callback)
+        results.append(sim.run())
+    return results
