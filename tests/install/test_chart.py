@@ -160,7 +160,9 @@ LABELLER_RULES = sorted([
 
 LABELLER_LEASE_RULES = sorted([
     _rule(["coordination.k8s.io"], ["leases"], ["create"]),
-    _rule(["coordination.k8s.io"], ["leases"], ["get", "update"], names=["joulie-labeller"]),
+    # labeller/kube/leader.py renews and releases by merge patch (with a resourceVersion
+    # precondition), so patch joins get/update, still limited to its own lease.
+    _rule(["coordination.k8s.io"], ["leases"], ["get", "update", "patch"], names=["joulie-labeller"]),
 ], key=lambda r: json.dumps(r, sort_keys=True))
 
 AGENT_RULES = sorted([
