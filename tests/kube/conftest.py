@@ -39,6 +39,22 @@ WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 REAL_KUBECONFIG = os.environ.get("JOULIE_TEST_KUBECONFIG")
 
 
+def first(predicate: Callable[[Any], bool], n: int = 1) -> Callable[[Any], bool]:
+    """A kmock criterion matching only the first ``n`` requests that satisfy ``predicate``
+    (kmock may evaluate a criterion more than once per request, so requests are remembered by id)."""
+    chosen: list[int] = []
+
+    def criterion(request: Any) -> bool:
+        if id(request) in chosen:
+            return True
+        if len(chosen) < n and predicate(request):
+            chosen.append(id(request))
+            return True
+        return False
+
+    return criterion
+
+
 def eventually(check: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05, what: str = "") -> Any:
     """Poll ``check`` until it returns something truthy; fail with ``what`` after ``timeout``."""
     deadline = time.monotonic() + timeout
@@ -211,7 +227,7 @@ class KmockCluster(Cluster):
         server, self.server = self.server, None
 
         async def stop() -> None:
-            await server.server.runner.shutdown()  # closes idle and streaming connections
+            await _drop_connections(server)
             await server.__aexit__(None, None, None)
 
         self.run(stop(), timeout=60)
@@ -247,7 +263,13 @@ class KmockCluster(Cluster):
     def react(self, criteria: Any, *payload: Any) -> Any:
         """Install a kmock reaction (``emulator[criteria] << payload ...``) from the loop thread."""
         async def install() -> Any:
-            view = self.emulator[criteria]
+            if callable(criteria):
+                # kmock matches criteria against its whole request history: only new requests count
+                start = len(self.emulator._requests)
+                matches = criteria
+                view = self.emulator[lambda r: r.id >= start and matches(r)]
+            else:
+                view = self.emulator[criteria]
             for item in payload:
                 view = view << item
             return view
@@ -268,7 +290,7 @@ class KmockCluster(Cluster):
 
         async def close() -> None:
             if server is not None:
-                await server.server.runner.shutdown()
+                await _drop_connections(server)
                 await server.__aexit__(None, None, None)
             await self.emulator.__aexit__(None, None, None)
 
@@ -318,6 +340,15 @@ class RealCluster(Cluster):
                 self.created.append(f"{NPP}/node-{path.rsplit('/', 1)[-1]}")
         super().cleanup()
         self._probe.close()
+
+
+async def _drop_connections(server: Any) -> None:
+    """Close every open connection at once, streaming watches included, as a dying API server would
+    (aiohttp would otherwise wait for the never-ending watch handlers to finish)."""
+    runner = server.server.runner
+    runner._shutdown_timeout = 0.1
+    for conn in list(runner.server.connections):
+        conn.force_close()
 
 
 def _free_port() -> int:

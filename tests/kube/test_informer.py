@@ -9,7 +9,7 @@ from labeller.kube.informer import Informer, backoff_delay
 from labeller.model import PodInfo
 from labeller.store import ClusterStore
 from tests.builders import node, pod
-from tests.kube.conftest import Cluster, KmockCluster, eventually
+from tests.kube.conftest import Cluster, KmockCluster, eventually, first
 
 
 def node_informer(cluster: Cluster, store: ClusterStore, **kw) -> Informer:
@@ -81,14 +81,8 @@ def test_410_gone_on_the_watch_request_relists(kmock_cluster: KmockCluster) -> N
     inf = node_informer(c, store)
     gone = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 410, "reason": "Expired",
             "message": "too old resource version"}
-    # Only the first watch is refused: kmock evaluates the criteria on each request.
-    watches = []
-
-    def first_watch(request) -> bool:
-        if request.params.get("watch") == "true" and request.url.path == NODES_PATH:
-            watches.append(request)
-            return len(watches) == 1
-        return False
+    # Only the first watch is refused.
+    first_watch = first(lambda r: r.params.get("watch") == "true" and r.url.path == NODES_PATH)
 
     c.react(first_watch, 410, gone)
     inf.start()
@@ -109,13 +103,7 @@ def test_410_error_event_inside_the_stream_relists(kmock_cluster: KmockCluster) 
     c.add_node(node("err-a"))
     store = ClusterStore()
     inf = node_informer(c, store)
-    watches = []
-
-    def first_watch(request) -> bool:
-        if request.params.get("watch") == "true" and request.url.path == NODES_PATH:
-            watches.append(request)
-            return len(watches) == 1
-        return False
+    first_watch = first(lambda r: r.params.get("watch") == "true" and r.url.path == NODES_PATH)
 
     expired = {"type": "ERROR", "object": {"kind": "Status", "apiVersion": "v1", "status": "Failure",
                                            "code": 410, "reason": "Expired", "message": "too old"}}
