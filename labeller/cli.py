@@ -75,6 +75,9 @@ def add_labeller_run_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--lease-duration", type=float, default=env("JOULIE_LEASE_DURATION_SECONDS", 15.0, float))
     g.add_argument("--identity", default=env("POD_NAME", None), help="leader-election identity (default: hostname)")
     g.add_argument("--once", action="store_true", help="one reconcile, then exit")
+    g.add_argument("--metrics-port", type=int, default=env("JOULIE_METRICS_PORT", 9090, int),
+                   help="port of /healthz, /readyz and /metrics (env JOULIE_METRICS_PORT; 0 = off; "
+                        "default %(default)s)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -101,6 +101,10 @@ class Cluster:
     def configuration(self) -> k8s.Configuration:
         raise NotImplementedError
 
+    def kubeconfig(self, directory: Path) -> str:
+        """A kubeconfig file for subprocesses (``joulie labeller --kubeconfig``)."""
+        raise NotImplementedError
+
     def api(self) -> k8s.ApiClient:
         """A client for the code under test."""
         client = k8s.ApiClient(self.configuration())
@@ -232,6 +236,16 @@ class KmockCluster(Cluster):
 
         self.run(stop(), timeout=60)
 
+    def kubeconfig(self, directory: Path) -> str:
+        path = directory / "kubeconfig"
+        path.write_text(yaml.safe_dump({
+            "apiVersion": "v1", "kind": "Config", "current-context": "kmock",
+            "clusters": [{"name": "kmock", "cluster": {"server": f"http://127.0.0.1:{self.port}"}}],
+            "users": [{"name": "test", "user": {"token": "test-token"}}],
+            "contexts": [{"name": "kmock", "context": {"cluster": "kmock", "user": "test"}}],
+        }))
+        return str(path)
+
     def configuration(self) -> k8s.Configuration:
         configuration = k8s.Configuration()
         configuration.host = f"http://127.0.0.1:{self.port}"
@@ -308,6 +322,7 @@ class KmockCluster(Cluster):
 class RealCluster(Cluster):
     def __init__(self, kubeconfig: str) -> None:
         super().__init__()
+        self._kubeconfig = kubeconfig
         self._probe = build_api_client(kubeconfig, None)
         for crd_file in sorted(CRD_DIR.glob("*.yaml")):
             crd = yaml.safe_load(crd_file.read_text())
@@ -328,6 +343,9 @@ class RealCluster(Cluster):
 
     def configuration(self) -> k8s.Configuration:
         return self._probe.configuration
+
+    def kubeconfig(self, directory: Path) -> str:
+        return str(self._kubeconfig)
 
     def api(self) -> k8s.ApiClient:
         client = super().api()
