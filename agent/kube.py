@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from agent.source import Desired, parse_profile, validation_message
 from joulie.api.v1alpha1 import GROUP, NPP_PLURAL, TP_PLURAL, VERSION, TelemetryProfile, npp_name
@@ -62,6 +62,29 @@ def select_telemetry_profile(objs: list[dict[str, Any]], node: str) -> tuple[Tel
     except ValidationError as exc:
         name = (chosen.get("metadata") or {}).get("name")
         return None, f"TelemetryProfile {name} is invalid: {validation_message(exc)}"
+
+
+def merge_patch_body(model: BaseModel) -> dict[str, Any]:
+    """A JSON merge patch that makes the object's field equal ``model``.
+
+    Unset fields become explicit nulls (a merge patch deletes them), nested objects
+    recurse so a stale ``cpu.packages`` goes away when the backend changes, and lists
+    are sent whole without nulls, since a merge patch replaces lists as they are.
+    """
+    out: dict[str, Any] = {}
+    for name, info in type(model).model_fields.items():
+        key = info.alias or name
+        value = getattr(model, name)
+        if isinstance(value, BaseModel):
+            out[key] = merge_patch_body(value)
+        elif isinstance(value, list):
+            out[key] = [v.model_dump(by_alias=True, exclude_none=True, mode="json") if isinstance(v, BaseModel)
+                        else v for v in value]
+        elif value is None:
+            out[key] = None
+        else:
+            out[key] = model.model_dump(by_alias=True, mode="json", include={name})[key]
+    return out
 
 
 class _Watcher(threading.Thread):

@@ -116,19 +116,20 @@ def print_status(desired: Desired, result: PassResult) -> None:
 
 
 def _kube_publisher(source, dry_run: bool) -> Publisher:  # type: ignore[no-untyped-def]
+    from agent.kube import merge_patch_body
+
     def publish(desired: Desired, result: PassResult) -> None:
         if dry_run:
             log.info("dry-run: status not written",
                      extra={"status": result.status.to_api() if result.status else None})
             return
         if result.status is not None and (desired.profile is not None or desired.invalid is not None):
-            source.patch_profile_status(result.status.model_dump(by_alias=True, mode="json"))
+            source.patch_profile_status(merge_patch_body(result.status))
         tp = desired.telemetry
         if tp is not None and result.control is not None and tp.spec.target.scope == "node":
             # Cluster-scoped TelemetryProfiles are shared by every node: one node's
             # result there would be overwritten by the next, so only node scope is reported.
-            source.patch_telemetry_status(tp.metadata.get("name", ""), result.control.model_dump(
-                by_alias=True, mode="json", exclude_none=True))
+            source.patch_telemetry_status(tp.metadata.get("name", ""), merge_patch_body(result.control))
     return publish
 
 
