@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Protocol, Sequence
 
 import extender.decide as decide
-from joulie.api.labels import PERFORMANCE, DemandClass
+from joulie.api.labels import DemandClass
 
 MAX_NODE_SCORE = 100
 
@@ -171,7 +171,3 @@ class Scheduler:
         best = max(totals.values())
         winners = [n for n in names if totals[n] == best]
         return Placement(winners[0] if len(winners) == 1 else self.rng.choice(winners))
-
-
-def is_performance(pod: PodRequest) -> bool:
-    return pod.demand == PERFORMANCE
