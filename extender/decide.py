@@ -20,13 +20,21 @@ feedback path (:mod:`labeller.feedback`) promotes a node when none is left.
     tier  = 2 if the node's supply is what the pod prefers
             1 if the node is unmanaged or unknown
             0 otherwise (general pods on performance or draining nodes)
-    fill  = (CPU requested on the node + pods assumed there + this pod) / allocatable, in [0, 1]
-    score = {2: 7 + round(3 * fill), 1: 4 + round(2 * fill), 0: round(3 * fill)}[tier]
+    fill  = (CPU requested on the node + pods assumed there + this pod) / allocatable
+    pack  = round(span * fill) if fill <= 1 else 0      (span: 3, 2, 3 for tiers 2, 1, 0)
+    score = {2: 7, 1: 4, 0: 0}[tier] + pack
+
+``round`` is half away from zero; a node whose allocatable CPU is unknown gets
+``pack = 0``.
 
 General pods prefer eco nodes that are not draining, keeping performance capacity
 free for performance pods; performance and eco pods prefer their own supply.
 Within a tier, fuller nodes score higher (bin packing), so lightly used nodes
-empty out and can be downgraded. The default plugins already spread; we only
+empty out and can be downgraded. A node the pod would overfill (counting pods
+the extender placed a moment ago that the scheduler has not bound yet) gets no
+packing points: without that rule a burst would keep choosing the fullest node
+after it is full, piling onto one node until the scheduler's own fit check
+turns the pods away one by one. The default plugins already spread; we only
 pack, and the extender weight decides how strongly.
 """
 
@@ -125,11 +133,22 @@ def tier(demand: DemandClass, supply: Supply | None) -> int:
 _BANDS = {2: (7, 3), 1: (4, 2), 0: (0, 3)}
 
 
+def band(demand: DemandClass, supply: Supply | None) -> tuple[int, int]:
+    """(base, span) of the node's tier: the score lies in ``base .. base + span``."""
+    return _BANDS[tier(demand, supply)]
+
+
 def score(demand: DemandClass, supply: Supply | None, fill: float | None) -> int:
     """Score of one node: tier band plus bin-packing points; always an int in 0..10."""
     base, span = _BANDS[tier(demand, supply)]
-    f = 0.0 if fill is None else min(1.0, max(0.0, fill))
-    return min(MAX_SCORE, base + round_half_away(span * f))
+    return banded_score(base, span, fill)
+
+
+def banded_score(base: int, span: int, fill: float | None) -> int:
+    """``base`` plus packing points for ``fill``; none when unknown or over full."""
+    if fill is None or fill > 1.0:
+        return base
+    return min(MAX_SCORE, base + round_half_away(span * max(0.0, fill)))
 
 
 def score_nodes(

@@ -1,0 +1,145 @@
+"""HTTP routes of ``joulie serve``: thin adapters around :class:`extender.service.ExtenderService`.
+
+Routes (each also under the URL prefix, ``/scheduler`` by default, so the
+scheduler's ``urlPrefix`` can point at either):
+
+- ``POST /filter``, ``POST /prioritize``: the kube-scheduler extender verbs;
+- ``GET /plan`` (``?node=NAME`` to narrow): the labeller's latest plan with reasons;
+- ``GET /healthz``, ``GET /readyz``, ``GET /metrics``.
+
+The extender routes are plain Starlette endpoints on the raw body (no FastAPI
+model validation of Node objects: only names and labels matter). Bad input is
+answered 400 (malformed JSON, missing ``Pod``) or 413 (body over the limit); the
+scheduler treats either as an extender error and, with ``ignorable: true``,
+schedules without us. Nothing a client sends may crash the process.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Awaitable, Callable
+
+from fastapi import FastAPI
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from starlette.background import BackgroundTask
+from starlette.requests import Request
+from starlette.responses import Response
+
+from extender import metrics
+from extender.service import ExtenderService
+from extender.wire import BadRequest, error_body, parse_args
+from labeller.runtime import LabellerRuntime
+
+log = logging.getLogger(__name__)
+
+JSON = "application/json"
+DEFAULT_MAX_BODY_BYTES = 128 * 1024 * 1024
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refusing (before reading it) anything declared or streamed over ``limit``."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            size = int(declared)
+        except ValueError:
+            raise BadRequest(f"invalid Content-Length {declared!r}") from None
+        if size > limit:
+            raise BodyTooLarge(f"body of {size} bytes exceeds the limit of {limit} bytes (--max-body-bytes)")
+    chunks: list[bytes] = []
+    total = 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > limit:
+            raise BodyTooLarge(f"body exceeds the limit of {limit} bytes (--max-body-bytes)")
+        chunks.append(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def normalise_prefix(prefix: str | None) -> str:
+    p = (prefix or "").strip().rstrip("/")
+    if p and not p.startswith("/"):
+        p = "/" + p
+    return p
+
+
+def create_app(
+    runtime: LabellerRuntime,
+    url_prefix: str = "/scheduler",
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    service: ExtenderService | None = None,
+) -> FastAPI:
+    svc = service or ExtenderService(runtime)
+    app = FastAPI(title="Joulie", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.service = svc
+    app.state.runtime = runtime
+
+    def error(code: int, verb: str, message: str, started: float) -> Response:
+        metrics.REQUESTS.labels(verb=verb, code=str(code)).inc()
+        metrics.REQUEST_SECONDS.labels(verb=verb).observe(time.perf_counter() - started)
+        return Response(error_body(message), status_code=code, media_type=JSON)
+
+    def extender_route(verb: str, answer: Callable[[bytes], tuple[bytes, BackgroundTask | None]]
+                       ) -> Callable[[Request], Awaitable[Response]]:
+        latency = metrics.REQUEST_SECONDS.labels(verb=verb)
+        ok = metrics.REQUESTS.labels(verb=verb, code="200")
+
+        async def endpoint(request: Request) -> Response:
+            started = time.perf_counter()
+            try:
+                body, background = answer(await read_body(request, max_body_bytes))
+            except BadRequest as exc:
+                return error(400, verb, str(exc), started)
+            except BodyTooLarge as exc:
+                return error(413, verb, str(exc), started)
+            except Exception:  # noqa: BLE001 - a bug of ours; log it, keep serving
+                log.exception("%s failed", verb)
+                return error(500, verb, f"internal error in {verb}; see the joulie log", started)
+            ok.inc()
+            latency.observe(time.perf_counter() - started)
+            return Response(body, media_type=JSON, background=background)
+
+        return endpoint
+
+    def do_filter(body: bytes) -> tuple[bytes, BackgroundTask | None]:
+        ans = svc.filter(parse_args(body))
+        # The reconcile runs after the reply is sent (in a worker thread): the
+        # scheduler is not kept waiting, and the pod's retry finds the promotion.
+        return ans.body, (BackgroundTask(runtime.request_reconcile, ans.reconcile) if ans.reconcile else None)
+
+    def do_prioritize(body: bytes) -> tuple[bytes, BackgroundTask | None]:
+        return svc.prioritize(parse_args(body)), None
+
+    async def plan(request: Request) -> Response:
+        code, body = svc.plan_view(request.query_params.get("node") or None)
+        return Response(body, status_code=code, media_type=JSON)
+
+    async def healthz(_: Request) -> Response:
+        ok, why = runtime.healthy()
+        return Response(why or "ok", status_code=200 if ok else 503, media_type="text/plain")
+
+    async def readyz(_: Request) -> Response:
+        ok, why = runtime.ready()
+        return Response(why or "ready", status_code=200 if ok else 503, media_type="text/plain")
+
+    async def metrics_route(_: Request) -> Response:
+        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+    routes = [
+        ("/filter", extender_route("filter", do_filter), ["POST"]),
+        ("/prioritize", extender_route("prioritize", do_prioritize), ["POST"]),
+        ("/plan", plan, ["GET"]),
+        ("/healthz", healthz, ["GET"]),
+        ("/readyz", readyz, ["GET"]),
+        ("/metrics", metrics_route, ["GET"]),
+    ]
+    prefix = normalise_prefix(url_prefix)
+    for base in ([""] + ([prefix] if prefix else [])):
+        for path, endpoint, methods in routes:
+            app.router.add_route(base + path, endpoint, methods=methods, include_in_schema=False)
+    return app

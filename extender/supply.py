@@ -1,0 +1,112 @@
+"""Per-plan lookup tables of each node's verdict, so a request costs a dict lookup per node.
+
+The scheduler sends every candidate node on every call (5000 names, serially, for
+every pod). Re-deriving each node's supply from the plan and its labels per call
+would dominate the request, so the verdicts of the nodes the plan knows are
+computed once per plan and per demand class. Nodes outside the plan (unmanaged,
+or new since the last plan) fall back to their labels via
+:func:`extender.decide.node_supply`, memoised per :class:`NodeInfo` object so a
+label change is seen at once.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Callable, Mapping
+
+from joulie.api.labels import DemandClass
+from extender.decide import Supply, band, node_supply, rejection
+from labeller.model import NodeInfo
+from labeller.planner import Plan
+from labeller.selector import LabelSelector
+
+PASSED = "passed"
+UNMANAGED = "unmanaged"
+REJECTED_ECO = "rejected-eco"
+REJECTED_DRAINING = "rejected-draining"
+REJECTED_PERFORMANCE = "rejected-performance"
+DECISIONS = (PASSED, UNMANAGED, REJECTED_ECO, REJECTED_DRAINING, REJECTED_PERFORMANCE)
+
+
+def decision_of(supply: Supply | None, why: str | None) -> str:
+    """Metric label of one filter decision."""
+    if why is None:
+        return UNMANAGED if supply is None else PASSED
+    if supply is not None and supply.draining:
+        return REJECTED_DRAINING
+    return REJECTED_ECO if supply is not None and supply.profile == "eco" else REJECTED_PERFORMANCE
+
+
+Verdict = tuple[str | None, str, tuple[int, int]]
+"""(rejection reason or None, decision label, score band (base, span)) of one node for one demand class."""
+
+
+def verdict(demand: DemandClass, supply: Supply | None) -> Verdict:
+    why = rejection(demand, supply)
+    return why, decision_of(supply, why), band(demand, supply)
+
+
+_NOT_IN_PLAN = object()
+
+
+class SupplyIndex:
+    """Verdicts of the nodes in one plan; thread-safe to read, rebuilt when the plan changes."""
+
+    def __init__(self, plan: Plan | None, selector: LabelSelector) -> None:
+        self.plan = plan
+        self.selector = selector
+        self._supply: dict[str, Supply | None] = {}
+        if plan is not None:
+            for d in plan.nodes:
+                self._supply[d.name] = node_supply(d.name, plan, None, selector)
+            for name in plan.skipped:
+                self._supply[name] = None
+        self._tables: dict[str, dict[str, Verdict]] = {}
+        self._lock = threading.Lock()
+        self._by_labels: dict[int, tuple[NodeInfo, Supply | None]] = {}
+        self._verdicts: dict[tuple[str, Supply | None], Verdict] = {}
+
+    def table(self, demand: DemandClass) -> dict[str, Verdict]:
+        """name -> verdict for every node the plan knows."""
+        t = self._tables.get(demand)
+        if t is None:
+            cache: dict[Supply | None, Verdict] = {}
+            t = {}
+            for name, supply in self._supply.items():
+                v = cache.get(supply)
+                if v is None:
+                    v = cache[supply] = verdict(demand, supply)
+                t[name] = v
+            with self._lock:
+                self._tables[demand] = t
+        return t
+
+    def verdict(self, demand: DemandClass, supply: Supply | None) -> Verdict:
+        """Verdict for a node outside the plan (few distinct supplies: memoised)."""
+        key = (demand, supply)
+        v = self._verdicts.get(key)
+        if v is None:
+            v = self._verdicts[key] = verdict(demand, supply)
+        return v
+
+    def supply(self, name: str, labels: Mapping[str, str] | None) -> Supply | None:
+        """Supply of one node: the plan's verdict, else from ``labels``."""
+        s = self._supply.get(name, _NOT_IN_PLAN)
+        if s is not _NOT_IN_PLAN:
+            return s  # type: ignore[return-value]
+        return node_supply(name, None, labels, self.selector)
+
+    def supply_from_store(self, name: str, node_of: Callable[[str], NodeInfo | None]) -> Supply | None:
+        """Supply of a node outside the plan, from the store's labels (memoised per node object)."""
+        node = node_of(name)
+        if node is None:
+            return None
+        hit = self._by_labels.get(id(node))
+        if hit is not None and hit[0] is node:
+            return hit[1]
+        s = node_supply(name, None, node.labels, self.selector)
+        with self._lock:
+            if len(self._by_labels) > 50_000:
+                self._by_labels.clear()
+            self._by_labels[id(node)] = (node, s)
+        return s
