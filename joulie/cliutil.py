@@ -82,6 +82,10 @@ def add_planner_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--eco-gpu-cap-watts", type=float, default=env("JOULIE_ECO_GPU_CAP_WATTS", None, float))
     g.add_argument("--eco-gpu-cap-pct", type=float, default=env("JOULIE_ECO_GPU_CAP_PCT", None, float),
                    help="eco GPU power limit as %% of the board maximum")
+    g.add_argument("--draining-caps", choices=["performance", "eco"],
+                   default=env("JOULIE_DRAINING_CAPS", "performance"),
+                   help="caps of a draining node: performance (default) keeps running performance pods at full "
+                        "speed until they finish; eco caps at once like upstream")
     g.add_argument("--dwell-seconds", type=float, default=env("JOULIE_DWELL_SECONDS", 0.0, float),
                    help="minimum time a node stays performance before going eco (0 = upstream behaviour)")
     g.add_argument("--feedback-hold-seconds", type=float, default=env("JOULIE_FEEDBACK_HOLD_SECONDS", 120.0, float),
@@ -113,6 +117,7 @@ def planner_config(args: argparse.Namespace) -> PlannerConfig:
                 gpu_watts=args.eco_gpu_cap_watts,
                 gpu_pct_of_max=args.eco_gpu_cap_pct,
             ),
+            draining_caps=args.draining_caps,
             dwell_seconds=args.dwell_seconds,
             feedback_hold_seconds=args.feedback_hold_seconds,
             feedback_pods_per_node=args.feedback_pods_per_node,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -34,6 +34,11 @@ class PlannerConfig(BaseModel):
     policy_params: dict[str, Any] = Field(default_factory=dict)
     performance_caps: CapSettings = PERFORMANCE_CAPS
     eco_caps: CapSettings = ECO_CAPS
+    draining_caps: Literal["performance", "eco"] = Field(
+        default="performance",
+        description="Caps of a draining node: performance keeps its running performance pods at full speed "
+        "until they finish (the node is already eco for the scheduler); eco caps at once, like upstream.",
+    )
     dwell_seconds: float = Field(
         default=0.0, ge=0, description="Minimum time a node stays performance before it may go eco (0 = upstream)."
     )

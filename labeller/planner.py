@@ -14,7 +14,8 @@ Steps, each with its reason recorded:
 5. **Dwell**: a node that became performance less than ``dwell_seconds`` ago stays
    performance. Promotions never wait: a performance pod must not queue behind a
    timer.
-6. **Guard**: eco nodes still running performance pods become draining.
+6. **Guard**: eco nodes still running performance pods become draining; by default
+   they keep the performance caps until those pods finish (``draining_caps``).
 """
 
 from __future__ import annotations
@@ -147,8 +148,18 @@ class Planner:
         self.policy: Policy[Any] = config.build_policy()
         self.selector = config.selector()
 
-    def caps_for(self, profile: Profile) -> CapSettings:
-        return self.config.performance_caps if profile == PERFORMANCE else self.config.eco_caps
+    def caps_for(self, state: NodeState) -> CapSettings:
+        """Caps to write for a node in ``state``.
+
+        A draining node is eco for the scheduler at once, but by default it keeps the
+        performance caps until its performance pods are gone: the guard exists so that
+        a downgrade never slows a running performance pod.
+        """
+        if state is NodeState.ACTIVE_PERFORMANCE:
+            return self.config.performance_caps
+        if state is NodeState.DRAINING_PERFORMANCE and self.config.draining_caps == PERFORMANCE:
+            return self.config.performance_caps
+        return self.config.eco_caps
 
     def plan(
         self,
@@ -244,13 +255,15 @@ class Planner:
             state = guard(profile, pods)
             if state is NodeState.DRAINING_PERFORMANCE:
                 reason += f"; draining until its {pods} performance pod{'s' if pods != 1 else ''} finish"
+                if self.config.draining_caps == PERFORMANCE:
+                    reason += " (performance caps kept until then)"
             was = current.get(name)
             node_since = since_map.get(name) if was == profile else now
             decisions.append(
                 NodeDecision(
                     name=name,
                     state=state,
-                    caps=self.caps_for(profile),
+                    caps=self.caps_for(state),
                     performance_pods=pods,
                     reason=reason,
                     since=node_since,

@@ -148,6 +148,18 @@ def test_caps_follow_profile():
     assert {d.name: d.cap_watts for d in plan.nodes} == {"a": 400, "b": 90}
 
 
+def test_draining_node_keeps_performance_caps_by_default():
+    store = make_store([node("a", "performance", False)], [pod("x", "a", "performance")])
+    cfg = dict(policy_params={"hp_frac": 0.0}, eco_caps={"cpu_watts": 90}, performance_caps={"cpu_watts": 400})
+    default = plan_for(store, **cfg).decision("a")
+    assert default.state is NodeState.DRAINING_PERFORMANCE and default.profile == "eco"
+    assert default.cap_watts == 400 and "performance caps kept" in default.reason
+    upstream = plan_for(store, draining_caps="eco", **cfg).decision("a")
+    assert upstream.cap_watts == 90
+    store.delete_pod("uid-default-x")
+    assert plan_for(store, **cfg).decision("a").cap_watts == 90
+
+
 def test_demand_counts_skip_finished_and_deleting_pods():
     store = make_store([node("a")], [
         pod("r", "a", "performance"), pod("p", None, "performance"), pod("s", "a", "performance", phase="Succeeded"),
