@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import AbstractAsyncContextManager
 from typing import Awaitable, Callable
 
 from fastapi import FastAPI
@@ -73,9 +74,10 @@ def create_app(
     url_prefix: str = "/scheduler",
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     service: ExtenderService | None = None,
+    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
 ) -> FastAPI:
     svc = service or ExtenderService(runtime)
-    app = FastAPI(title="Joulie", docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(title="Joulie", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.service = svc
     app.state.runtime = runtime
 

@@ -10,8 +10,11 @@ stops the runtime (and with it the leader lease).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import gc
 import logging
+from contextlib import asynccontextmanager
+from typing import AsyncIterator
 
 import uvicorn
 
@@ -52,11 +55,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.assumed_ttl <= 0:
         raise ConfigError(f"--assumed-ttl must be positive, got {args.assumed_ttl}")
     runtime = build_runtime(args, planner_config(args))
+
+    @asynccontextmanager
+    async def lifespan(_: object) -> AsyncIterator[None]:
+        yield
+        # Runs after uvicorn drained in-flight requests and before it re-raises
+        # SIGTERM: the runtime (watches, leader lease) is released in order.
+        await asyncio.to_thread(runtime.stop)
+        log.info("stopped")
+
     app = create_app(
         runtime,
         url_prefix=args.url_prefix,
         max_body_bytes=args.max_body_bytes,
         service=ExtenderService(runtime, assumed_ttl_seconds=args.assumed_ttl),
+        lifespan=lifespan,
     )
     server = uvicorn.Server(uvicorn.Config(
         app,
@@ -65,7 +78,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         workers=1,
         access_log=args.access_log,
         log_config=None,  # our JSON logging (root handler) formats uvicorn's records too
-        lifespan="off",
+        lifespan="on",
         timeout_graceful_shutdown=args.shutdown_grace,
         timeout_keep_alive=30,  # the scheduler reuses its connection between pods
     ))
@@ -76,8 +89,5 @@ def cmd_serve(args: argparse.Namespace) -> int:
     gc.freeze()
     log.info("serving", extra={"host": args.host, "port": args.port, "urlPrefix": args.url_prefix,
                                "mode": "snapshot" if args.snapshot else "cluster"})
-    try:
-        server.run()
-    finally:
-        runtime.stop()
-    return 0
+    server.run()
+    return 0 if server.started else 1
