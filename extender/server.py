@@ -39,9 +39,11 @@ def build_runtime(args: argparse.Namespace, config: PlannerConfig) -> LabellerRu
     if args.snapshot:
         snap = load_snapshot(args.snapshot)
         return SnapshotRuntime(snap.store, snap.profiles, Planner(config))
-    from labeller.kube.run import KubeRuntime  # imported lazily: snapshot mode needs no kubernetes client
+    # Imported lazily: snapshot mode needs no kubernetes client.
+    from labeller.kube.client import build_api_client
+    from labeller.kube.run import build_runtime as build_kube_runtime
 
-    return KubeRuntime(args, config)
+    return build_kube_runtime(args, config, build_api_client(args.kubeconfig, args.context))
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
