@@ -50,6 +50,7 @@ class ExtenderService:
         self._index: SupplyIndex | None = None
         self._index_lock = threading.Lock()
         self.scores = ScoreTables()
+        self._filter_memo: dict[tuple[int, str], tuple[Any, ...]] = {}
 
     # ------------------------------------------------------------ lookup tables
 
@@ -74,11 +75,36 @@ class ExtenderService:
     def filter(self, args: ExtenderArgs) -> FilterAnswer:
         demand = args.pod.demand
         idx = self.index()
+        # In names mode the reply is a pure function of (candidates, demand class, plan,
+        # and the store for nodes outside the plan): the scheduler sends the same
+        # candidate tuple (shared by the wire layer) pod after pod, so reuse it.
+        key = (id(args.names), demand)
+        hit = self._filter_memo.get(key) if not args.full else None
+        if hit is not None and hit[0] is args.names and hit[1] is idx and hit[2] in (None, self.runtime.store.version):
+            body, passed, rejected, counts = hit[3]
+        else:
+            body, passed, rejected, counts, used_store = self._filter(args, idx)
+            if not args.full:
+                if len(self._filter_memo) >= 8:
+                    self._filter_memo.clear()
+                version = self.runtime.store.version if used_store else None
+                self._filter_memo[key] = (args.names, idx, version, (body, passed, rejected, counts))
+        for decision, n in counts:
+            metrics.DECISIONS.labels(demand=demand, decision=decision).inc(n)
+        reconcile = None
+        if demand == PERFORMANCE and not passed and rejected:
+            reconcile = self._report_unmet(args)
+        return FilterAnswer(body, passed, rejected, reconcile)
+
+    def _filter(self, args: ExtenderArgs, idx: SupplyIndex
+                ) -> tuple[bytes, int, int, list[tuple[str, int]], bool]:
+        demand = args.pod.demand
         names = args.names
         # C-level passes (map, compress, Counter) over the verdict tables: a Python
         # loop over 5000 names would cost more than the rest of the request.
         verdicts = list(map(idx.table(demand).get, names))
-        if None in verdicts:
+        used_store = None in verdicts
+        if used_store:
             node_of = self.runtime.store.node
             for i, v in enumerate(verdicts):
                 if v is None:
@@ -88,12 +114,8 @@ class ExtenderService:
         reasons = list(map(itemgetter(0), verdicts))  # type: ignore[arg-type]
         passed = list(compress(range(len(names)), map(operator.is_, reasons, repeat(None))))
         unresolvable = dict(compress(zip(names, reasons), map(operator.is_not, reasons, repeat(None))))
-        for decision, n in Counter(map(itemgetter(1), verdicts)).items():  # type: ignore[arg-type]
-            metrics.DECISIONS.labels(demand=demand, decision=decision).inc(n)
-        reconcile = None
-        if demand == PERFORMANCE and not passed and unresolvable:
-            reconcile = self._report_unmet(args)
-        return FilterAnswer(filter_reply(args, passed, unresolvable), len(passed), len(unresolvable), reconcile)
+        counts = list(Counter(map(itemgetter(1), verdicts)).items())  # type: ignore[arg-type]
+        return filter_reply(args, passed, unresolvable), len(passed), len(unresolvable), counts, used_store
 
     def _report_unmet(self, args: ExtenderArgs) -> str | None:
         pod = args.pod

@@ -149,3 +149,13 @@ def test_inlined_score_equals_the_documented_formula():
                 for alloc in (0, 1000, 4000):
                     fill = used / alloc if alloc else None
                     assert score_of(base, span, used, alloc) == score(demand, tier_supply, fill)
+
+
+def test_a_repeated_candidate_list_still_sees_label_changes_outside_the_plan():
+    rt = cluster()
+    client = client_of(rt)
+    names = ["perf", "late"]
+    rt.store.upsert_node(node("late", "eco"))  # arrived after the last plan
+    assert filter_(client, "performance", names).feasible == ["perf"]
+    rt.store.upsert_node(node("late", "performance"))  # relabelled; still no new plan
+    assert filter_(client, "performance", names).feasible == ["perf", "late"]
