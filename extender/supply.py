@@ -55,28 +55,28 @@ class SupplyIndex:
     def __init__(self, plan: Plan | None, selector: LabelSelector) -> None:
         self.plan = plan
         self.selector = selector
+        self._verdicts: dict[tuple[str, Supply | None], Verdict] = {}
         self._supply: dict[str, Supply | None] = {}
         if plan is not None:
+            # node_supply() of a node in the plan, shared per node state: a new plan
+            # (every reconcile) must not cost a Python call per node before it is served.
+            by_state: dict[object, Supply] = {}
             for d in plan.nodes:
-                self._supply[d.name] = node_supply(d.name, plan, None, selector)
-            for name in plan.skipped:
-                self._supply[name] = None
+                s = by_state.get(d.state)
+                if s is None:
+                    s = by_state[d.state] = node_supply(d.name, plan, None, selector)  # type: ignore[assignment]
+                self._supply[d.name] = s
+            self._supply.update(dict.fromkeys(plan.skipped))
         self._tables: dict[str, dict[str, Verdict]] = {}
         self._lock = threading.Lock()
         self._by_labels: dict[int, tuple[NodeInfo, Supply | None]] = {}
-        self._verdicts: dict[tuple[str, Supply | None], Verdict] = {}
 
     def table(self, demand: DemandClass) -> dict[str, Verdict]:
         """name -> verdict for every node the plan knows."""
         t = self._tables.get(demand)
         if t is None:
-            cache: dict[Supply | None, Verdict] = {}
-            t = {}
-            for name, supply in self._supply.items():
-                v = cache.get(supply)
-                if v is None:
-                    v = cache[supply] = verdict(demand, supply)
-                t[name] = v
+            per_supply = {s: self.verdict(demand, s) for s in set(self._supply.values())}
+            t = dict(zip(self._supply, map(per_supply.__getitem__, self._supply.values())))
             with self._lock:
                 self._tables[demand] = t
         return t
