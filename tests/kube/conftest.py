@@ -16,6 +16,7 @@ would with kubectl, so watch events flow exactly as they would from a real serve
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 import threading
@@ -194,6 +195,7 @@ class KmockCluster(Cluster):
         import kmock
 
         self._kmock = kmock
+        logging.getLogger("aiohttp.access").setLevel(logging.WARNING)  # one line per request is noise here
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name="kmock", daemon=True)
         self._thread.start()
