@@ -35,7 +35,7 @@ def call(port: int, method: str, path: str, body: bytes | None = None) -> tuple[
         return 0, b""
 
 
-def test_a_performance_pod_with_only_eco_nodes_gets_a_node_within_3s(cluster: Cluster, tmp_path: Path) -> None:
+def test_a_performance_pod_with_only_eco_nodes_gets_a_node_within_3s(cluster: Cluster, tmp_path: Path) -> None:  # noqa: F811
     for name in NODES:
         cluster.add_node(node(name, "eco", cpu="8"))
     port = _free_port()
