@@ -80,8 +80,9 @@ def add_planner_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--performance-gpu-cap-watts", type=float,
                    default=env("JOULIE_PERFORMANCE_GPU_CAP_WATTS", None, float))
     g.add_argument("--eco-gpu-cap-watts", type=float, default=env("JOULIE_ECO_GPU_CAP_WATTS", None, float))
-    g.add_argument("--eco-gpu-cap-pct", type=float, default=env("JOULIE_ECO_GPU_CAP_PCT", None, float),
-                   help="eco GPU power limit as %% of the board maximum")
+    g.add_argument("--eco-gpu-cap-pct", type=float, default=env("JOULIE_ECO_GPU_CAP_PCT", 60.0, float),
+                   help="eco GPU power limit as %% of the board maximum (default %(default)s; "
+                        "--eco-gpu-cap-watts wins when given)")
     g.add_argument("--draining-caps", choices=["performance", "eco"],
                    default=env("JOULIE_DRAINING_CAPS", "performance"),
                    help="caps of a draining node: performance (default) keeps running performance pods at full "

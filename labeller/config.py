@@ -23,7 +23,7 @@ class CapSettings(BaseModel):
 
 
 PERFORMANCE_CAPS = CapSettings(cpu_watts=5000)
-ECO_CAPS = CapSettings(cpu_watts=120)
+ECO_CAPS = CapSettings(cpu_watts=120, gpu_pct_of_max=60)
 
 
 class PlannerConfig(BaseModel):

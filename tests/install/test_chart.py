@@ -375,7 +375,7 @@ EXPECTED_EXTENDER = {
     "urlPrefix": f"http://joulie.{NAMESPACE}.svc:8080/scheduler",
     "filterVerb": "filter",
     "prioritizeVerb": "prioritize",
-    "weight": 1,
+    "weight": 2,
     "enableHTTPS": False,
     "nodeCacheCapable": True,
     "ignorable": True,
