@@ -6,6 +6,7 @@ import argparse
 
 import yaml
 
+from joulie.api.v1alpha1 import NPP_KIND
 from joulie.cliutil import ConfigError, add_kube_flags, add_logging_flags, env, env_bool
 from joulie.logs import setup_logging
 
@@ -16,7 +17,7 @@ def _node_from_file(path: str) -> str:
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"--profile {path}: {exc}") from None
     for doc in docs:
-        if isinstance(doc, dict) and doc.get("kind", "NodePowerProfile") == "NodePowerProfile":
+        if isinstance(doc, dict) and doc.get("kind", NPP_KIND) == NPP_KIND:
             name = (doc.get("spec") or {}).get("nodeName")
             if isinstance(name, str) and name:
                 return name

@@ -19,11 +19,11 @@ from kubernetes.client.rest import ApiException
 from pydantic import BaseModel, ValidationError
 
 from agent.source import Desired, parse_profile, validation_message
+from joulie.api.labels import AGENT_FIELD_MANAGER
 from joulie.api.v1alpha1 import GROUP, NPP_PLURAL, TP_PLURAL, VERSION, TelemetryProfile, npp_name
 
 log = logging.getLogger(__name__)
 
-FIELD_MANAGER = "joulie-agent"
 WATCH_TIMEOUT_SECONDS = 300
 BACKOFF_MAX_SECONDS = 30.0
 
@@ -220,7 +220,7 @@ class KubeSource:
             return
         try:
             self.api.patch_cluster_custom_object_status(GROUP, VERSION, NPP_PLURAL, self.name, {"status": status},
-                                                        field_manager=FIELD_MANAGER)
+                                                        field_manager=AGENT_FIELD_MANAGER)
             self._last_npp_status = status
         except ApiException as exc:
             if exc.status != 404:
@@ -233,7 +233,7 @@ class KubeSource:
             return
         try:
             self.api.patch_cluster_custom_object_status(GROUP, VERSION, TP_PLURAL, name, body,
-                                                        field_manager=FIELD_MANAGER)
+                                                        field_manager=AGENT_FIELD_MANAGER)
             self._last_tp_status = body
         except ApiException as exc:
             if exc.status != 404:

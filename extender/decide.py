@@ -43,7 +43,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping, NamedTuple
 
-from joulie.api.labels import ECO, GENERAL, PERFORMANCE, DemandClass, Profile
+from joulie.api.labels import (
+    DRAINING_LABEL,
+    DRAINING_YES,
+    ECO,
+    GENERAL,
+    PERFORMANCE,
+    POWER_PROFILE_LABEL,
+    DemandClass,
+    Profile,
+)
 from labeller.planner import Plan
 from labeller.policies.base import round_half_away
 from labeller.selector import LabelSelector
@@ -74,10 +83,10 @@ def node_supply(
             return None
     if labels is None or not selector.matches(labels):
         return None
-    profile = labels.get("joulie.io/power-profile")
+    profile = labels.get(POWER_PROFILE_LABEL)
     if profile not in (PERFORMANCE, ECO):
         return None
-    return Supply(profile, labels.get("joulie.io/draining") == "true", "labels")  # type: ignore[arg-type]
+    return Supply(profile, labels.get(DRAINING_LABEL) == DRAINING_YES, "labels")  # type: ignore[arg-type]
 
 
 def rejection(demand: DemandClass, supply: Supply | None) -> str | None:

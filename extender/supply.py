@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 from typing import Callable, Mapping
 
-from joulie.api.labels import DemandClass
+from joulie.api.labels import ECO, DemandClass
 from extender.decide import Supply, band, node_supply, rejection
 from labeller.model import NodeInfo
 from labeller.planner import Plan
@@ -34,7 +34,7 @@ def decision_of(supply: Supply | None, why: str | None) -> str:
         return UNMANAGED if supply is None else PASSED
     if supply is not None and supply.draining:
         return REJECTED_DRAINING
-    return REJECTED_ECO if supply is not None and supply.profile == "eco" else REJECTED_PERFORMANCE
+    return REJECTED_ECO if supply is not None and supply.profile == ECO else REJECTED_PERFORMANCE
 
 
 Verdict = tuple[str | None, str, tuple[int, int]]

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any, Callable, Mapping, Sequence
 
-from joulie.api.labels import MANAGED_LABEL, PERFORMANCE
+from joulie.api.labels import MANAGED_LABEL, PERFORMANCE, POWER_PROFILE_LABEL
 from joulie.api.v1alpha1 import npp_name
 from labeller.config import PlannerConfig
 from labeller.feedback import UnmetDemand
@@ -366,7 +366,7 @@ class Simulation:
         self.unmet.forget(request.uid)
         record.start = self.now
         record.node = node.name
-        record.start_profile = node.labels.get("joulie.io/power-profile", "unmanaged")
+        record.start_profile = node.labels.get(POWER_PROFILE_LABEL, "unmanaged")
         node.start(_Running(record, request.uid, request.cpu_millis, request.gpus), record.work_seconds)
 
     # ------------------------------------------------------------ main loop

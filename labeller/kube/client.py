@@ -20,13 +20,14 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.config.config_exception import ConfigException
 
+from joulie.api.v1alpha1 import API_VERSION, NPP_PLURAL
 from joulie.cliutil import ConfigError
 
 log = logging.getLogger(__name__)
 
 NODES_PATH = "/api/v1/nodes"
 PODS_PATH = "/api/v1/pods"
-NPP_PATH = "/apis/joulie.io/v1alpha1/nodepowerprofiles"
+NPP_PATH = f"/apis/{API_VERSION}/{NPP_PLURAL}"
 
 DEFAULT_TIMEOUT = (5.0, 30.0)
 """(connect, read) seconds for ordinary requests; watches set their own read timeout."""

@@ -30,6 +30,7 @@ from typing import Any, Callable
 import orjson
 from kubernetes import client as k8s
 
+from joulie.api.v1alpha1 import NPP_PLURAL
 from labeller.config import PlannerConfig
 from labeller.feedback import UnmetDemand
 from labeller.kube.client import NODES_PATH, NPP_PATH, PODS_PATH, build_api_client
@@ -92,7 +93,7 @@ class KubeRuntime:
             Informer(api, PODS_PATH, self._replace_pods, self._upsert_pod, self._delete_pod, name="pods",
                      params={"fieldSelector": ACTIVE_PODS}, **common),
             Informer(api, NPP_PATH, self._replace_profiles, self._upsert_profile, self._delete_profile,
-                     name="nodepowerprofiles", **common),
+                     name=NPP_PLURAL, **common),
         ]
         self._latest: Plan | None = None
         self._last_result: ReconcileResult | None = None
