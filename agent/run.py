@@ -165,10 +165,12 @@ def run_agent(args: argparse.Namespace, node: str) -> int:
     runner = Runner(engine, telemetry, source, args.interval, publish)
     server = None
     if not args.once and args.metrics_port:
-        from agent.server import serve
+        from joulie.probes import ProbeServer
 
-        server = serve(args.metrics_port, engine.metrics.render, runner.healthy, runner.ready)
-        log.info("serving /metrics, /healthz, /readyz", extra={"port": server.server_address[1]})
+        server = ProbeServer(args.metrics_port, runner.healthy, runner.ready,
+                             render_metrics=engine.metrics.render, name="agent-http")
+        server.start()
+        log.info("serving /metrics, /healthz, /readyz", extra={"port": server.port})
     if not args.once:
         install_signal_handlers(runner)
     try:
@@ -176,5 +178,5 @@ def run_agent(args: argparse.Namespace, node: str) -> int:
     finally:
         source.stop()
         if server is not None:
-            server.shutdown()
+            server.stop()
         engine.nvml.stop()

@@ -31,12 +31,12 @@ import orjson
 from kubernetes import client as k8s
 
 from joulie.api.v1alpha1 import NPP_PLURAL
+from joulie.probes import ProbeServer
 from labeller.config import PlannerConfig
 from labeller.feedback import UnmetDemand
 from labeller.kube.client import NODES_PATH, NPP_PATH, PODS_PATH, build_api_client
 from labeller.kube.informer import Informer
 from labeller.kube.leader import LeaderElector
-from labeller.kube.probes import ProbeServer
 from labeller.kube.triggers import node_trigger, nodes_relist_trigger, pod_trigger, profile_trigger
 from labeller.kube.writer import DryRunWriter, KubeWriter
 from labeller.loop import Triggers, run_loop

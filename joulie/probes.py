@@ -1,7 +1,8 @@
-"""``/healthz``, ``/readyz`` and ``/metrics`` for ``joulie labeller``, on the standard library.
+"""``/healthz``, ``/readyz`` and ``/metrics`` on the standard library.
 
-``joulie serve`` has its own web app; the standalone labeller only needs three
-GET endpoints, so a threading ``http.server`` is enough and adds no dependency.
+``joulie serve`` has its own web app; ``joulie labeller`` and ``joulie agent`` only
+need three GET endpoints, so a threading ``http.server`` is enough and adds no
+dependency (nor a framework in the node pod).
 """
 
 from __future__ import annotations
@@ -18,25 +19,33 @@ log = logging.getLogger(__name__)
 Check = Callable[[], tuple[bool, str]]
 
 
+def _process_metrics() -> bytes:
+    return generate_latest(REGISTRY)
+
+
 class ProbeServer:
-    def __init__(self, port: int, healthy: Check, ready: Check, host: str = "0.0.0.0") -> None:
+    """Serves ``healthy``/``ready`` (200 when ok, else 503, with the reason as body) and
+    ``render_metrics()`` (default: the process-wide Prometheus registry)."""
+
+    def __init__(self, port: int, healthy: Check, ready: Check, host: str = "0.0.0.0",
+                 render_metrics: Callable[[], bytes] = _process_metrics, name: str = "probes") -> None:
         checks = {"/healthz": healthy, "/readyz": ready}
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 - http.server naming
                 path = self.path.split("?", 1)[0]
                 if path == "/metrics":
-                    self._send(200, generate_latest(REGISTRY), CONTENT_TYPE_LATEST)
+                    self._send(200, render_metrics(), CONTENT_TYPE_LATEST)
                     return
                 check = checks.get(path)
                 if check is None:
-                    self._send(404, b"not found\n", "text/plain")
+                    self._send(404, b"not found\n", "text/plain; charset=utf-8")
                     return
                 try:
                     ok, why = check()
                 except Exception as exc:  # noqa: BLE001 - a probe must answer, not crash
                     ok, why = False, f"check failed: {exc}"
-                self._send(200 if ok else 503, f"{why}\n".encode(), "text/plain; charset=utf-8")
+                self._send(200 if ok else 503, f"{why or 'ok'}\n".encode(), "text/plain; charset=utf-8")
 
             def _send(self, status: int, body: bytes, content_type: str) -> None:
                 self.send_response(status)
@@ -50,7 +59,7 @@ class ProbeServer:
 
         self.server = ThreadingHTTPServer((host, port), Handler)
         self.server.daemon_threads = True
-        self._thread = threading.Thread(target=self.server.serve_forever, name="probes", daemon=True)
+        self._thread = threading.Thread(target=self.server.serve_forever, name=name, daemon=True)
 
     @property
     def port(self) -> int:
