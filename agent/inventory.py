@@ -95,10 +95,6 @@ class Inventory:
         pk = self.packages
         return bool(pk) and all(z.limit_writable for z in pk)
 
-    @property
-    def dvfs_writable(self) -> bool:
-        return bool(self.cpus) and all(c.writable for c in self.cpus)
-
     def package_max_watts(self) -> float | None:
         """Largest package maximum reported by RAPL (the reference for DVFS fractions)."""
         maxes = [z.max_power_uw for z in self.packages if z.max_power_uw]

@@ -40,7 +40,6 @@ class Runner:
         self.stopping = threading.Event()
         self.passes = 0
         self.last_pass = 0.0
-        self.last_result: PassResult | None = None
 
     def run_pass(self) -> PassResult:
         desired = self.source.current()
@@ -58,7 +57,6 @@ class Runner:
             log.exception("telemetry sample failed")
         self.passes += 1
         self.last_pass = time.monotonic()
-        self.last_result = result
         return result
 
     def run(self, once: bool = False) -> int:

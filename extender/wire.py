@@ -194,13 +194,8 @@ def filter_reply(
             + b',"FailedNodes":{},"FailedAndUnresolvableNodes":' + failed + b',"Error":""}')
 
 
-def priority_reply(names: Sequence[str], scores: Sequence[int]) -> bytes:
-    """``HostPriorityList``: ``[{"Host": name, "Score": int 0..10}]`` (a float would fail decoding)."""
-    return orjson.dumps([{"Host": n, "Score": s} for n, s in zip(names, scores)])
-
-
 def error_body(message: str) -> bytes:
     return orjson.dumps({"error": message})
 
 
-__all__ = ["BadRequest", "ExtenderArgs", "PodFacts", "parse_args", "filter_reply", "priority_reply", "pod_facts"]
+__all__ = ["BadRequest", "ExtenderArgs", "PodFacts", "parse_args", "filter_reply", "pod_facts"]

@@ -28,9 +28,9 @@ import json
 import logging
 import random
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from functools import lru_cache
-from typing import Any, Callable, Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 from joulie.api.labels import MANAGED_LABEL, PERFORMANCE, POWER_PROFILE_LABEL
 from joulie.api.v1alpha1 import npp_name
@@ -226,7 +226,6 @@ class RunResult:
     unfinished: int = 0
     wall_seconds: float = 0.0
     profile_changes: int = 0
-    extras: dict[str, Any] = field(default_factory=dict)
 
 
 class Simulation:

@@ -96,10 +96,8 @@ class KubeRuntime:
                      name=NPP_PLURAL, **common),
         ]
         self._latest: Plan | None = None
-        self._last_result: ReconcileResult | None = None
         self._stopping = threading.Event()
         self._loop_thread: threading.Thread | None = None
-        self._skipped_unready = 0
         self.reconciles = 0
 
     # ------------------------------------------------------------ LabellerRuntime
@@ -181,7 +179,6 @@ class KubeRuntime:
         """One pass: write as the leader, only plan as a follower, never write on an unready view."""
         ok, why = self.ready()
         if not ok:
-            self._skipped_unready += 1
             log.warning("not reconciling: %s", why, extra={"trigger": reason})
             return None
         if not self.is_leader():
@@ -189,7 +186,6 @@ class KubeRuntime:
             return None
         result = self.reconciler.reconcile(reason)
         self._latest = result.plan
-        self._last_result = result
         self.reconciles += 1
         return result
 
