@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 import orjson
-import pytest
 from starlette.testclient import TestClient
 
 from extender.app import create_app
@@ -38,8 +37,3 @@ def names_body(pod: dict[str, Any], names: list[str]) -> bytes:
 
 def full_body(pod: dict[str, Any], nodes: list[dict[str, Any]]) -> bytes:
     return orjson.dumps({"Pod": pod, "Nodes": {"metadata": {}, "items": nodes}, "NodeNames": None})
-
-
-@pytest.fixture
-def make_runtime():
-    return runtime_of

@@ -16,7 +16,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from tests.install.chart import CHART_DIR, NAMESPACE, RELEASE, ROOT, arg_value, container, render
+from tests.install.chart import CHART_DIR, NAMESPACE, ROOT, arg_value, container, render
 
 # The chart's floor (kubeVersion >=1.25: KubeSchedulerConfiguration v1) and a current release.
 KUBE_VERSIONS = ("1.25", "1.33")
