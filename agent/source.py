@@ -11,6 +11,7 @@ import yaml
 from pydantic import ValidationError
 
 from joulie.api.v1alpha1 import NPP_KIND, TP_KIND, NodePowerProfile, TelemetryProfile
+from joulie.validation import validation_details
 
 
 @dataclass
@@ -36,7 +37,7 @@ class ProfileSource(Protocol):
 
 
 def validation_message(exc: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'object'}: {e['msg']}" for e in exc.errors())
+    return validation_details(exc, "object")
 
 
 def parse_profile(obj: Any) -> Desired:

@@ -10,6 +10,7 @@ from typing import Any, Callable
 from pydantic import ValidationError
 
 from joulie.api.labels import DEFAULT_NODE_SELECTOR
+from joulie.validation import validation_details
 from labeller.config import CapSettings, PlannerConfig
 from labeller.policies import DEFAULT_POLICY, POLICIES
 
@@ -125,8 +126,7 @@ def planner_config(args: argparse.Namespace) -> PlannerConfig:
         )
         config.build_policy()
     except ValidationError as exc:
-        details = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"invalid configuration: {details}") from None
+        raise ConfigError(f"invalid configuration: {validation_details(exc)}") from None
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     return config

@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from joulie.cliutil import ConfigError, env, env_bool, parse_params
+from joulie.validation import validation_details
 from simulator.workload import GeneratorConfig, TraceError, read_jsonl, write_jsonl
 
 
@@ -114,8 +115,7 @@ def build_scenario(args: argparse.Namespace) -> Any:
             runs=tuple(r.strip().upper() for r in args.runs.split(",") if r.strip()),
         )
     except ValidationError as exc:
-        details = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"invalid simulation settings: {details}") from None
+        raise ConfigError(f"invalid simulation settings: {validation_details(exc, 'value')}") from None
 
 
 class _Progress:

@@ -18,6 +18,7 @@ from typing import Any, Iterable, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from joulie.api.labels import DRAINING_LABEL, POWER_PROFILE_LABEL
+from joulie.validation import validation_details
 
 DAY = 86400.0
 
@@ -191,8 +192,7 @@ def read_jsonl(path: Path) -> list[Job]:
         except json.JSONDecodeError as exc:
             raise TraceError(f"{path}:{n}: not JSON: {exc.msg}") from None
         except ValidationError as exc:
-            details = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'line'}: {e['msg']}" for e in exc.errors())
-            raise TraceError(f"{path}:{n}: invalid job: {details}") from None
+            raise TraceError(f"{path}:{n}: invalid job: {validation_details(exc, 'line')}") from None
         if job.id in seen:
             raise TraceError(f"{path}:{n}: duplicate job id {job.id!r}")
         seen.add(job.id)

@@ -6,6 +6,8 @@ from typing import Any, Mapping
 
 from pydantic import ValidationError
 
+from joulie.validation import validation_details
+
 from labeller.policies.base import (
     DemandSummary,
     Policy,
@@ -36,8 +38,7 @@ def build_policy(name: str, params: Mapping[str, Any] | None = None) -> Policy[A
     try:
         return cls(cls.params_model.model_validate(dict(params or {})))
     except ValidationError as exc:
-        details = "; ".join(f"{'.'.join(map(str, e['loc'])) or name}: {e['msg']}" for e in exc.errors())
-        raise PolicyConfigError(f"invalid parameters for policy {name}: {details}") from None
+        raise PolicyConfigError(f"invalid parameters for policy {name}: {validation_details(exc, name)}") from None
 
 
 __all__ = [
