@@ -132,8 +132,10 @@ def test_unreachable_api_keeps_the_process_alive_and_unready(tmp_path: Path) -> 
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
-        status, body = eventually(lambda: (r := get(f"http://127.0.0.1:{port}/readyz"))[0] and r, timeout=20,
-                                  what="/readyz to answer")
+        # before the first list attempt fails /readyz says "not synced"; then it must name the outage
+        status, body = eventually(
+            lambda: (r := get(f"http://127.0.0.1:{port}/readyz"))[0] and "unreachable" in r[1] and r,
+            timeout=20, what="/readyz to report the unreachable API")
         assert status == 503 and "unreachable" in body
         time.sleep(1.0)
         assert proc.poll() is None, "the process must stay up while the API is away"

@@ -104,7 +104,8 @@ def test_pending_performance_pods_trigger_a_reconcile_without_waiting_for_the_ti
         # (one more node per burst of reports: 3 or 4 depending on how the pods' events batch)
         eventually(lambda: sum(1 for p in profiles(cluster, NODES).values() if p == "performance") >= 3,
                    what="a promotion for the unschedulable performance pods")
-        assert rt.reconciles >= 2
+        # the writes can be visible a moment before the reconcile that made them is counted
+        eventually(lambda: rt.reconciles >= 2, what="the event-triggered reconcile to be counted")
     finally:
         rt.stop()
 
