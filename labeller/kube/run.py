@@ -317,22 +317,23 @@ def summary(result: ReconcileResult | None, runtime: KubeRuntime, **extra: Any) 
 
 def run_once(runtime: KubeRuntime, sync_timeout: float = 120.0) -> int:
     """``--once``: wait for the caches, one reconcile, one JSON line on stdout."""
+
+    def emit(result: ReconcileResult | None, **extra: Any) -> None:
+        print(orjson.dumps(summary(result, runtime, **extra)).decode())
+
     runtime.start_informers()
     try:
         if not runtime.wait_synced(sync_timeout):
-            ok, why = runtime.ready()
-            print(orjson.dumps(summary(None, runtime, ok=False, error=why)).decode())
+            emit(None, ok=False, error=runtime.ready()[1])
             return 1
         if runtime.leader is not None and not runtime.leader.try_acquire_or_renew():
-            print(orjson.dumps(summary(None, runtime, ok=True, leader=False,
-                                       holder=runtime.leader.holder)).decode())
+            emit(None, ok=True, leader=False, holder=runtime.leader.holder)
             return 0
         result = runtime.reconcile_once("once")
         if result is None:
-            ok, why = runtime.ready()
-            print(orjson.dumps(summary(None, runtime, ok=False, error=why)).decode())
+            emit(None, ok=False, error=runtime.ready()[1])
             return 1
-        print(orjson.dumps(summary(result, runtime, ok=not result.errors)).decode())
+        emit(result, ok=not result.errors)
         return 1 if result.errors else 0
     finally:
         for inf in runtime.informers:
