@@ -204,10 +204,13 @@ class KubeRuntime:
             self.triggers.request(reason)
 
     def _replace_nodes(self, objs: Any) -> None:
+        if not self.informers[0].synced:  # the first list: nothing was missed
+            self.store.replace_nodes(objs)
+            return
+        # A relist: catch up on what we missed.
         before = self.store.snapshot().nodes
         self.store.replace_nodes(objs)
-        if self.informers[0].synced:  # a relist, not the first list: catch up on what we missed
-            self._trigger(nodes_relist_trigger(before, self.store.snapshot().nodes, self.selector))
+        self._trigger(nodes_relist_trigger(before, self.store.snapshot().nodes, self.selector))
 
     def _upsert_node(self, obj: dict[str, Any]) -> None:
         try:
@@ -254,11 +257,12 @@ class KubeRuntime:
         self._trigger(pod_trigger(old, None, self._is_draining))
 
     def _replace_profiles(self, objs: Any) -> None:
-        first = not self.informers[2].synced
+        if not self.informers[2].synced:  # the first list: nothing to compare with
+            self.profiles.replace(objs)
+            return
         before = {o.name: o.spec for o in self.profiles.items()}
         self.profiles.replace(objs)
-        after = {o.name: o.spec for o in self.profiles.items()}
-        if not first and before != after:
+        if before != {o.name: o.spec for o in self.profiles.items()}:
             self._trigger("profile: changed while not watching (relist)")
 
     def _upsert_profile(self, obj: dict[str, Any]) -> None:
