@@ -196,8 +196,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         except ImportError:
             plot_note = "plots skipped: matplotlib is not installed"
     if args.json:
-        print(json.dumps({"meta": meta, "runs": [{k: report._clean(v) for k, v in r.items()} for r in rows],
-                          "outputDir": str(outdir)}, indent=2))
+        print(json.dumps({**report.json_payload(rows, meta), "outputDir": str(outdir)}, indent=2))
         return 0
     nodes_desc = f"{scenario.nodes} nodes" + (f" ({scenario.gpu_fraction:.0%} GPU servers)"
                                               if scenario.gpu_fraction else " (CPU-only)")

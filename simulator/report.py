@@ -116,9 +116,13 @@ def _clean(value: Any) -> Any:
     return None if isinstance(value, float) and math.isnan(value) else value
 
 
+def json_payload(rows: Sequence[dict[str, Any]], meta: dict[str, Any]) -> dict[str, Any]:
+    """``{meta, runs}`` with NaN as null: what results.json holds and ``--json`` prints."""
+    return {"meta": meta, "runs": [{k: _clean(v) for k, v in row.items()} for row in rows]}
+
+
 def write_json(rows: Sequence[dict[str, Any]], meta: dict[str, Any], path: Path) -> Path:
-    payload = {"meta": meta, "runs": [{k: _clean(v) for k, v in row.items()} for row in rows]}
-    path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    path.write_text(json.dumps(json_payload(rows, meta), indent=2) + "\n", encoding="utf-8")
     return path
 
 
