@@ -20,7 +20,16 @@ from pydantic import BaseModel, ValidationError
 
 from agent.source import Desired, parse_profile, validation_message
 from joulie.api.labels import AGENT_FIELD_MANAGER
-from joulie.api.v1alpha1 import GROUP, NPP_PLURAL, TP_PLURAL, VERSION, TelemetryProfile, npp_name
+from joulie.api.v1alpha1 import (
+    GROUP,
+    NPP_KIND,
+    NPP_PLURAL,
+    TP_KIND,
+    TP_PLURAL,
+    VERSION,
+    TelemetryProfile,
+    npp_name,
+)
 
 log = logging.getLogger(__name__)
 
@@ -174,8 +183,8 @@ class KubeSource:
         self.npp = _Watcher(self.api, NPP_PLURAL, self._changed.set, self._stop,
                             field_selector=f"metadata.name={self.name}")
         self.tps = _Watcher(self.api, TP_PLURAL, self._changed.set, self._stop)
-        self._last_npp_status: dict[str, Any] | None = None
-        self._last_tp_status: dict[str, Any] | None = None
+        self._last_status: dict[str, dict[str, Any]] = {}
+        """plural -> body of the last status write that succeeded."""
 
     def start(self, sync_timeout: float = 30.0) -> bool:
         """Start both watches; True once both listed (False after ``sync_timeout``)."""
@@ -214,28 +223,23 @@ class KubeSource:
 
     # ------------------------------------------------------------------ status writes
 
+    def _patch_status(self, plural: str, kind: str, name: str, body: dict[str, Any]) -> None:
+        """Merge-patch a status; skipped when the last write of ``plural`` sent the same body,
+        ignored when the object is gone."""
+        if body == self._last_status.get(plural):
+            return
+        try:
+            self.api.patch_cluster_custom_object_status(GROUP, VERSION, plural, name, body,
+                                                        field_manager=AGENT_FIELD_MANAGER)
+            self._last_status[plural] = body
+        except ApiException as exc:
+            if exc.status != 404:
+                log.warning(f"{kind} status write failed",
+                            extra={"name": name, "status": exc.status, "reason": exc.reason})
+
     def patch_profile_status(self, status: dict[str, Any]) -> None:
         """Merge-patch the NodePowerProfile status; skipped when unchanged, ignored when it is gone."""
-        if status == self._last_npp_status:
-            return
-        try:
-            self.api.patch_cluster_custom_object_status(GROUP, VERSION, NPP_PLURAL, self.name, {"status": status},
-                                                        field_manager=AGENT_FIELD_MANAGER)
-            self._last_npp_status = status
-        except ApiException as exc:
-            if exc.status != 404:
-                log.warning("NodePowerProfile status write failed",
-                            extra={"name": self.name, "status": exc.status, "reason": exc.reason})
+        self._patch_status(NPP_PLURAL, NPP_KIND, self.name, {"status": status})
 
     def patch_telemetry_status(self, name: str, control: dict[str, Any]) -> None:
-        body = {"status": {"control": control}}
-        if body == self._last_tp_status:
-            return
-        try:
-            self.api.patch_cluster_custom_object_status(GROUP, VERSION, TP_PLURAL, name, body,
-                                                        field_manager=AGENT_FIELD_MANAGER)
-            self._last_tp_status = body
-        except ApiException as exc:
-            if exc.status != 404:
-                log.warning("TelemetryProfile status write failed",
-                            extra={"name": name, "status": exc.status, "reason": exc.reason})
+        self._patch_status(TP_PLURAL, TP_KIND, name, {"status": {"control": control}})
