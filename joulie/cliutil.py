@@ -62,15 +62,8 @@ def parse_params(items: list[str]) -> dict[str, Any]:
     return params
 
 
-def add_planner_flags(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("planning")
-    g.add_argument("--node-selector", default=env("JOULIE_NODE_SELECTOR", DEFAULT_NODE_SELECTOR),
-                   help="label selector of managed nodes (env JOULIE_NODE_SELECTOR; default %(default)s)")
-    g.add_argument("--policy", default=env("JOULIE_POLICY", DEFAULT_POLICY), choices=sorted(POLICIES),
-                   help="policy (env JOULIE_POLICY; default %(default)s)")
-    g.add_argument("--policy-param", action="append", default=[], metavar="KEY=VALUE",
-                   help="policy parameter, repeatable (env JOULIE_POLICY_PARAMS='k=v,k=v'); "
-                        "upstream env vars such as STATIC_HP_FRAC are honoured too")
+def add_cap_flags(g: argparse._ActionsContainer) -> None:
+    """The caps written into NodePowerProfiles; :func:`cap_settings` reads them back."""
     g.add_argument("--performance-cap-watts", type=float,
                    default=env("JOULIE_PERFORMANCE_CAP_WATTS", 5000.0, float),
                    help="CPU package cap of performance nodes, W per package (default %(default)s)")
@@ -84,6 +77,32 @@ def add_planner_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--eco-gpu-cap-pct", type=float, default=env("JOULIE_ECO_GPU_CAP_PCT", 60.0, float),
                    help="eco GPU power limit as %% of the board maximum (default %(default)s; "
                         "--eco-gpu-cap-watts wins when given)")
+
+
+def cap_settings(args: argparse.Namespace) -> tuple[CapSettings, CapSettings]:
+    """(performance, eco) caps from the :func:`add_cap_flags` flags; eco CPU is 120 W unless set."""
+    eco_cpu_set = args.eco_cap_watts is not None or args.eco_cap_pct is not None
+    return (
+        CapSettings(cpu_watts=args.performance_cap_watts, gpu_watts=args.performance_gpu_cap_watts),
+        CapSettings(
+            cpu_watts=args.eco_cap_watts if eco_cpu_set else 120.0,
+            cpu_pct_of_max=args.eco_cap_pct,
+            gpu_watts=args.eco_gpu_cap_watts,
+            gpu_pct_of_max=args.eco_gpu_cap_pct,
+        ),
+    )
+
+
+def add_planner_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("planning")
+    g.add_argument("--node-selector", default=env("JOULIE_NODE_SELECTOR", DEFAULT_NODE_SELECTOR),
+                   help="label selector of managed nodes (env JOULIE_NODE_SELECTOR; default %(default)s)")
+    g.add_argument("--policy", default=env("JOULIE_POLICY", DEFAULT_POLICY), choices=sorted(POLICIES),
+                   help="policy (env JOULIE_POLICY; default %(default)s)")
+    g.add_argument("--policy-param", action="append", default=[], metavar="KEY=VALUE",
+                   help="policy parameter, repeatable (env JOULIE_POLICY_PARAMS='k=v,k=v'); "
+                        "upstream env vars such as STATIC_HP_FRAC are honoured too")
+    add_cap_flags(g)
     g.add_argument("--draining-caps", choices=["performance", "eco"],
                    default=env("JOULIE_DRAINING_CAPS", "performance"),
                    help="caps of a draining node: performance (default) keeps running performance pods at full "
@@ -105,20 +124,13 @@ def planner_config(args: argparse.Namespace) -> PlannerConfig:
     params.update(parse_params([p for p in env_params.split(",") if p.strip()]))
     params.update(parse_params(args.policy_param))
     try:
+        performance_caps, eco_caps = cap_settings(args)
         config = PlannerConfig(
             node_selector=args.node_selector,
             policy=args.policy,
             policy_params=params,
-            performance_caps=CapSettings(
-                cpu_watts=args.performance_cap_watts, gpu_watts=args.performance_gpu_cap_watts
-            ),
-            eco_caps=CapSettings(
-                cpu_watts=args.eco_cap_watts if args.eco_cap_watts is not None or args.eco_cap_pct is not None
-                else 120.0,
-                cpu_pct_of_max=args.eco_cap_pct,
-                gpu_watts=args.eco_gpu_cap_watts,
-                gpu_pct_of_max=args.eco_gpu_cap_pct,
-            ),
+            performance_caps=performance_caps,
+            eco_caps=eco_caps,
             draining_caps=args.draining_caps,
             dwell_seconds=args.dwell_seconds,
             feedback_hold_seconds=args.feedback_hold_seconds,

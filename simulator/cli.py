@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from joulie.cliutil import ConfigError, env, env_bool, parse_params
+from joulie.cliutil import ConfigError, add_cap_flags, cap_settings, env, env_bool, parse_params
 from joulie.validation import validation_details
 from simulator.workload import GeneratorConfig, TraceError, read_jsonl, write_jsonl
 
@@ -66,14 +66,7 @@ def register(sub: Any) -> None:
     g.add_argument("--step", type=float, default=env("JOULIE_SIM_STEP_SECONDS", 30.0, float),
                    help="simulation step, seconds: scheduling granularity (default %(default)s)")
 
-    g = p.add_argument_group("caps (what the agent sets)")
-    g.add_argument("--performance-cap-watts", type=float, default=env("JOULIE_PERFORMANCE_CAP_WATTS", 5000.0, float))
-    g.add_argument("--eco-cap-watts", type=float, default=env("JOULIE_ECO_CAP_WATTS", None, float),
-                   help="eco CPU package cap, W per package (default 120 unless --eco-cap-pct)")
-    g.add_argument("--eco-cap-pct", type=float, default=env("JOULIE_ECO_CAP_PCT", None, float))
-    g.add_argument("--eco-gpu-cap-watts", type=float, default=env("JOULIE_ECO_GPU_CAP_WATTS", None, float))
-    g.add_argument("--eco-gpu-cap-pct", type=float, default=env("JOULIE_ECO_GPU_CAP_PCT", 60.0, float),
-                   help="eco GPU board limit, %% of max (default %(default)s)")
+    add_cap_flags(p.add_argument_group("caps (what the agent sets)"))
 
     g = p.add_argument_group("output")
     g.add_argument("--output-dir", type=Path, default=env("JOULIE_SIM_OUTPUT_DIR", Path("simulate-out"), Path),
@@ -97,17 +90,16 @@ def _mix(text: str) -> dict[str, float]:
 
 
 def build_scenario(args: argparse.Namespace) -> Any:
-    from simulator.scenario import Caps, Scenario
+    from simulator.scenario import Scenario
 
     try:
         workload = GeneratorConfig(hours=args.hours, load=args.load, gpu_load=args.gpu_load, **_mix(args.mix))
         joulie_params = (parse_params(args.joulie_param) if args.joulie_param is not None
                          else {"base_frac": 0.2, "perf_per_hp_node": 3})
+        performance_caps, eco_caps = cap_settings(args)
         return Scenario(
             nodes=args.nodes, gpu_fraction=args.gpu_fraction, seed=args.seed, workload=workload,
-            caps=Caps(performance_cpu_watts=args.performance_cap_watts, eco_cpu_watts=args.eco_cap_watts,
-                      eco_cpu_pct=args.eco_cap_pct, eco_gpu_watts=args.eco_gpu_cap_watts,
-                      eco_gpu_pct=args.eco_gpu_cap_pct),
+            performance_caps=performance_caps, eco_caps=eco_caps,
             static_params=parse_params(args.static_param), queue_params=parse_params(args.queue_param),
             joulie_policy=args.joulie_policy, joulie_params=joulie_params,
             joulie_dwell_seconds=args.dwell_seconds, feedback_hold_seconds=args.feedback_hold_seconds,

@@ -17,30 +17,12 @@ from typing import Any, Callable, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from labeller.config import CapSettings, PlannerConfig
+from labeller.config import ECO_CAPS, PERFORMANCE_CAPS, CapSettings, PlannerConfig
 from simulator.engine import EngineConfig, RunResult, RunSpec, Simulation, quiet_labeller_logs
 from simulator.hardware import CPU_NODE, GPU_NODE, NodeClass
 from simulator.workload import GeneratorConfig, Job, generate
 
 RUN_KEYS = ("A", "B", "C", "J")
-
-
-class Caps(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    performance_cpu_watts: float = Field(default=5000.0, ge=1)
-    eco_cpu_watts: float | None = Field(default=None, ge=1)
-    eco_cpu_pct: float | None = Field(default=None, ge=1, le=100)
-    eco_gpu_watts: float | None = Field(default=None, ge=1)
-    eco_gpu_pct: float | None = Field(default=60.0, ge=1, le=100)
-
-    def performance(self) -> CapSettings:
-        return CapSettings(cpu_watts=self.performance_cpu_watts)
-
-    def eco(self) -> CapSettings:
-        cpu_watts = self.eco_cpu_watts if self.eco_cpu_watts is not None or self.eco_cpu_pct is not None else 120.0
-        return CapSettings(cpu_watts=cpu_watts, cpu_pct_of_max=self.eco_cpu_pct,
-                           gpu_watts=self.eco_gpu_watts, gpu_pct_of_max=None if self.eco_gpu_watts else self.eco_gpu_pct)
 
 
 class Scenario(BaseModel):
@@ -52,7 +34,9 @@ class Scenario(BaseModel):
     gpu_fraction: float = Field(default=0.0, ge=0, le=1, description="Share of nodes that are GPU servers.")
     seed: int = 1
     workload: GeneratorConfig = GeneratorConfig()
-    caps: Caps = Caps()
+    performance_caps: CapSettings = PERFORMANCE_CAPS
+    eco_caps: CapSettings = ECO_CAPS
+    """What the labeller writes into NodePowerProfiles (the product defaults unless set)."""
     static_params: dict[str, Any] = Field(default_factory=dict)
     queue_params: dict[str, Any] = Field(default_factory=dict)
     joulie_policy: str = "queue_aware_v1"
@@ -91,7 +75,7 @@ class Scenario(BaseModel):
         return generate(self.workload, sum(c.cpu.cores for c in fleet), sum(c.gpus for c in fleet), self.seed)
 
     def specs(self) -> list[RunSpec]:
-        perf, eco = self.caps.performance(), self.caps.eco()
+        perf, eco = self.performance_caps, self.eco_caps
 
         def planner(policy: str, params: dict[str, Any], feedback: bool, dwell: float = 0.0) -> PlannerConfig:
             config = PlannerConfig(
