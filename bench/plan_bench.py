@@ -25,7 +25,7 @@ from labeller.config import PlannerConfig  # noqa: E402
 from labeller.memory import InMemoryCluster  # noqa: E402
 from labeller.planner import Planner  # noqa: E402
 from labeller.reconciler import ProfileCache, Reconciler  # noqa: E402
-from labeller.store import ClusterStore  # noqa: E402
+from joulie.core.store import ClusterStore  # noqa: E402
 
 KEY = "joulie.io/power-profile"
 

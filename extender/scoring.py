@@ -8,9 +8,7 @@ costs a C-level ``map`` over the names. Assumed pods (a handful of nodes) are
 applied per request on top, and the reply is assembled from cached per-host JSON
 fragments.
 
-The formula is :func:`extender.decide.banded_score`; :func:`score_of` is the same
-rule with the arithmetic inlined (``round_half_away(x) == int(x + 0.5)`` for
-``x >= 0``), and a test holds the two equal.
+The formula is :func:`joulie.core.supply.packed_score`, the one the simulator uses too.
 """
 
 from __future__ import annotations
@@ -21,22 +19,15 @@ from typing import Callable, Mapping, Sequence
 
 import orjson
 
-from extender.decide import MAX_SCORE
-from extender.supply import SupplyIndex, Verdict
+from extender.supply import SupplyIndex
 from joulie.api.labels import DemandClass
-from labeller.model import NodeInfo
-from labeller.store import ClusterStore
+from joulie.core.model import NodeInfo
+from joulie.core.store import ClusterStore
+from joulie.core.supply import MAX_SCORE, packed_score
 
 _MAX_TABLES = 64
 _FEW_ASSUMED = 32
 _MAX_FRAGMENTS = 50_000
-
-
-def score_of(base: int, span: int, used_millis: int, alloc_millis: int) -> int:
-    """Score once ``used_millis`` (requested + assumed + this pod) land on a node of ``alloc_millis``."""
-    if alloc_millis <= 0 or used_millis > alloc_millis:
-        return base
-    return base + int(span * used_millis / alloc_millis + 0.5)
 
 
 class ScoreTables:
@@ -79,8 +70,7 @@ class ScoreTables:
             v = verdicts.get(name)
             if v is None:
                 v = idx.verdict(demand, idx.supply_from_store(name, nodes.get))
-            base, span = v[2]
-            t[name] = score_of(base, span, requested.get(name, 0) + pod_millis, node.cpu_allocatable_millis)
+            t[name] = packed_score(v.band, requested.get(name, 0) + pod_millis, node.cpu_allocatable_millis)
         with self._lock:
             if len(self._tables) >= _MAX_TABLES:
                 self._tables.clear()
@@ -131,4 +121,4 @@ def scores_for(
     return scores  # type: ignore[return-value]
 
 
-__all__ = ["ScoreTables", "score_of", "scores_for", "Verdict"]
+__all__ = ["ScoreTables", "scores_for"]

@@ -1,4 +1,4 @@
-"""The extender's request logic: parsed request -> decisions (:mod:`extender.decide`) -> reply bytes.
+"""The extender's request logic: parsed request -> decisions (:mod:`joulie.core.supply`) -> reply bytes.
 
 No HTTP here (see :mod:`extender.app`), so tests and the benchmark drive it directly.
 Every replica answers from its own caches and the latest plan; the only side
@@ -22,11 +22,12 @@ import orjson
 
 from extender import metrics
 from extender.assumed import AssumedPods
-from extender.scoring import ScoreTables, score_of, scores_for
+from extender.scoring import ScoreTables, scores_for
 from extender.supply import SupplyIndex
 from extender.wire import ExtenderArgs, filter_reply
 from joulie.api.labels import PERFORMANCE
-from labeller.planner import eligibility
+from joulie.core.supply import packed_score
+from joulie.core.plan import Eligibility, eligibility
 from labeller.runtime import LabellerRuntime
 
 log = logging.getLogger(__name__)
@@ -144,7 +145,7 @@ class ExtenderService:
                 v = idx.verdict(pod.demand, supply)
             node = boards.node(name)
             alloc = node.cpu_allocatable_millis if node is not None else 0
-            return score_of(v[2][0], v[2][1], boards.requested(name) + assumed_millis + p, alloc)
+            return packed_score(v.band, boards.requested(name) + assumed_millis + p, alloc)
 
         if args.full:  # request labels decide nodes outside the plan; parsing dominates anyway
             scores = [slow(i, name, assumed.get(name, 0)) for i, name in enumerate(args.names)]
@@ -174,11 +175,13 @@ class ExtenderService:
             info = self.runtime.store.node(node)
             if info is None:
                 return 404, orjson.dumps({"error": f"node {node!r} is not known to Joulie"})
-            why = eligibility(info, self.runtime.selector)
-            if why == "":
+            verdict = eligibility(info, self.runtime.selector)
+            if verdict is Eligibility.NOT_SELECTED:
                 why = (f"not managed: labels do not match the node selector {self.runtime.selector.text!r}; "
                        "the extender passes it untouched")
-            elif why is None:
+            elif verdict is Eligibility.ELIGIBLE:
                 why = "eligible but not in the latest plan (added since); judged by its labels until the next reconcile"
+            else:
+                why = verdict.reason
             body["unmanaged"] = {"name": node, "reason": why}
         return 200, orjson.dumps(body)

@@ -5,7 +5,7 @@ every pod). Re-deriving each node's supply from the plan and its labels per call
 would dominate the request, so the verdicts of the nodes the plan knows are
 computed once per plan and per demand class. Nodes outside the plan (unmanaged,
 or new since the last plan) fall back to their labels via
-:func:`extender.decide.node_supply`, memoised per :class:`NodeInfo` object so a
+:func:`joulie.core.supply.node_supply`, memoised per :class:`NodeInfo` object so a
 label change is seen at once.
 """
 
@@ -14,37 +14,11 @@ from __future__ import annotations
 import threading
 from typing import Callable, Mapping
 
-from joulie.api.labels import ECO, DemandClass
-from extender.decide import Supply, band, node_supply, rejection
-from labeller.model import NodeInfo
-from labeller.planner import Plan
-from labeller.selector import LabelSelector
-
-PASSED = "passed"
-UNMANAGED = "unmanaged"
-REJECTED_ECO = "rejected-eco"
-REJECTED_DRAINING = "rejected-draining"
-REJECTED_PERFORMANCE = "rejected-performance"
-DECISIONS = (PASSED, UNMANAGED, REJECTED_ECO, REJECTED_DRAINING, REJECTED_PERFORMANCE)
-
-
-def decision_of(supply: Supply | None, why: str | None) -> str:
-    """Metric label of one filter decision."""
-    if why is None:
-        return UNMANAGED if supply is None else PASSED
-    if supply is not None and supply.draining:
-        return REJECTED_DRAINING
-    return REJECTED_ECO if supply is not None and supply.profile == ECO else REJECTED_PERFORMANCE
-
-
-Verdict = tuple[str | None, str, tuple[int, int]]
-"""(rejection reason or None, decision label, score band (base, span)) of one node for one demand class."""
-
-
-def verdict(demand: DemandClass, supply: Supply | None) -> Verdict:
-    why = rejection(demand, supply)
-    return why, decision_of(supply, why), band(demand, supply)
-
+from joulie.api.labels import DemandClass
+from joulie.core.model import NodeInfo
+from joulie.core.plan import Plan
+from joulie.core.selector import LabelSelector
+from joulie.core.supply import Supply, Verdict, node_supply, verdict
 
 _NOT_IN_PLAN = object()
 

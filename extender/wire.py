@@ -24,8 +24,8 @@ import msgspec
 import orjson
 
 from joulie.api.labels import DemandClass
-from labeller.classify import classify_pod
-from labeller.model import pod_requests
+from joulie.core.classify import classify_pod
+from joulie.core.model import pod_requests
 
 
 class BadRequest(ValueError):

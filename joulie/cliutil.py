@@ -11,7 +11,8 @@ from pydantic import ValidationError
 
 from joulie.api.labels import DEFAULT_NODE_SELECTOR
 from joulie.validation import validation_details
-from labeller.config import CapSettings, PlannerConfig
+from joulie.core.plan import CapSettings
+from labeller.config import PlannerConfig
 from labeller.policies import DEFAULT_POLICY, POLICIES
 
 # Upstream Joulie configured its policies with these env vars; keep them working.

@@ -7,23 +7,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from joulie.api.labels import DEFAULT_NODE_SELECTOR
+from joulie.core.plan import ECO_CAPS, PERFORMANCE_CAPS, CapSettings
+from joulie.core.selector import LabelSelector
 from labeller.policies import DEFAULT_POLICY, POLICIES, build_policy
-from labeller.selector import LabelSelector
-
-
-class CapSettings(BaseModel):
-    """Caps written into the NodePowerProfile of a node in one profile."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    cpu_watts: float | None = Field(default=None, ge=1, description="CPU package cap per package, watts.")
-    cpu_pct_of_max: float | None = Field(default=None, ge=1, le=100)
-    gpu_watts: float | None = Field(default=None, ge=1, description="GPU board power cap per GPU, watts.")
-    gpu_pct_of_max: float | None = Field(default=None, ge=1, le=100)
-
-
-PERFORMANCE_CAPS = CapSettings(cpu_watts=5000)
-ECO_CAPS = CapSettings(cpu_watts=120, gpu_pct_of_max=60)
 
 
 class PlannerConfig(BaseModel):

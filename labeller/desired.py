@@ -16,8 +16,8 @@ from joulie.api.v1alpha1 import (
     PolicyRef,
     npp_name,
 )
-from labeller.config import CapSettings
-from labeller.planner import NodeDecision
+from joulie.core.plan import CapSettings
+from joulie.core.plan import NodeDecision
 
 SINCE_ANNOTATION = f"{DOMAIN}/profile-since"
 REASON_ANNOTATION = f"{DOMAIN}/reason"

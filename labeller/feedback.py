@@ -18,7 +18,7 @@ import math
 import threading
 from dataclasses import dataclass
 
-from labeller.planner import PerformanceFloor
+from joulie.core.plan import PerformanceFloor
 
 
 @dataclass(frozen=True, slots=True)

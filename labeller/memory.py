@@ -11,7 +11,7 @@ from typing import Any, Mapping
 
 from joulie.api.v1alpha1 import NodePowerProfile
 from labeller.reconciler import ProfileCache, WriteError
-from labeller.store import ClusterStore
+from joulie.core.store import ClusterStore
 
 
 @dataclass

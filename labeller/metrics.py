@@ -6,10 +6,10 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from labeller.guard import NodeState
+from joulie.core.guard import NodeState
 
 if TYPE_CHECKING:
-    from labeller.planner import Plan
+    from joulie.core.plan import Plan
 
 RECONCILE_SECONDS = Histogram(
     "joulie_reconcile_duration_seconds",

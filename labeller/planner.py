@@ -20,124 +20,15 @@ Steps, each with its reason recorded:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from joulie.api.labels import ECO, PERFORMANCE, Profile
-from labeller.config import CapSettings, PlannerConfig
-from labeller.guard import NodeState, guard
-from labeller.model import NodeInfo
-from labeller.policies import DemandSummary, Policy, PolicyInput
-from labeller.selector import LabelSelector
-from labeller.store import ClusterSnapshot
-
-
-@dataclass(frozen=True, slots=True)
-class PerformanceFloor:
-    """At least ``nodes`` performance nodes until ``until`` (unix seconds), and why."""
-
-    nodes: int
-    until: float
-    reason: str
-
-    def active(self, now: float) -> bool:
-        return self.nodes > 0 and now < self.until
-
-
-@dataclass(frozen=True, slots=True)
-class NodeDecision:
-    name: str
-    state: NodeState
-    caps: CapSettings
-    performance_pods: int
-    reason: str
-    since: float | None
-    """When the node entered its current profile (unix seconds), if known."""
-
-    @property
-    def profile(self) -> Profile:
-        return self.state.profile
-
-    @property
-    def draining(self) -> bool:
-        return self.state.draining
-
-    @property
-    def cap_watts(self) -> float | None:
-        return self.caps.cpu_watts
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "profile": self.profile,
-            "draining": self.draining,
-            "state": self.state.value,
-            "capWatts": self.cap_watts,
-            "performancePods": self.performance_pods,
-            "reason": self.reason,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class Plan:
-    policy: str
-    policy_reason: str
-    generated_at: float
-    demand: DemandSummary
-    target_performance: int
-    nodes: tuple[NodeDecision, ...]
-    skipped: Mapping[str, str] = field(default_factory=dict)
-    """Nodes matching the selector that are not managed now (cordoned, reserved), and why."""
-    floor: PerformanceFloor | None = None
-    _index: dict[str, NodeDecision] = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_index", {d.name: d for d in self.nodes})
-
-    def decision(self, name: str) -> NodeDecision | None:
-        return self._index.get(name)
-
-    def by_name(self) -> Mapping[str, NodeDecision]:
-        return self._index
-
-    @property
-    def performance_count(self) -> int:
-        return sum(1 for d in self.nodes if d.profile == PERFORMANCE)
-
-    def count(self, state: NodeState) -> int:
-        return sum(1 for d in self.nodes if d.state is state)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "policy": self.policy,
-            "policyReason": self.policy_reason,
-            "generatedAt": self.generated_at,
-            "demand": {
-                "performance": self.demand.performance,
-                "eco": self.demand.eco,
-                "general": self.demand.general,
-                "performancePending": self.demand.performance_pending,
-            },
-            "targetPerformance": self.target_performance,
-            "performanceFloor": (
-                {"nodes": self.floor.nodes, "until": self.floor.until, "reason": self.floor.reason}
-                if self.floor and self.floor.active(self.generated_at)
-                else None
-            ),
-            "nodes": [d.to_json() for d in self.nodes],
-            "skipped": [{"name": n, "reason": r} for n, r in sorted(self.skipped.items())],
-        }
-
-
-def eligibility(node: NodeInfo, selector: LabelSelector) -> str | None:
-    """``None`` when the node is eligible, else why not; nodes outside the selector get ``""``."""
-    if not selector.matches(node.labels):
-        return ""
-    if node.reserved:
-        return "reserved (joulie.io/reserved=true): never touched, never counted"
-    if node.unschedulable:
-        return "cordoned (spec.unschedulable): left as it is until uncordoned"
-    return None
+from joulie.core.guard import NodeState, guard
+from joulie.core.model import NodeInfo
+from joulie.core.plan import CapSettings, Eligibility, NodeDecision, PerformanceFloor, Plan, eligibility
+from joulie.core.store import ClusterSnapshot
+from labeller.config import PlannerConfig
+from labeller.policies import Policy, PolicyInput
 
 
 class Planner:
@@ -177,14 +68,14 @@ class Planner:
         a restart).
         """
         eligible: list[NodeInfo] = []
-        skipped: dict[str, str] = {}
+        skipped: dict[str, Eligibility] = {}
         for name in sorted(snapshot.nodes):
             node = snapshot.nodes[name]
-            why = eligibility(node, self.selector)
-            if why is None:
+            verdict = eligibility(node, self.selector)
+            if verdict is Eligibility.ELIGIBLE:
                 eligible.append(node)
-            elif why:
-                skipped[name] = why
+            elif verdict is not Eligibility.NOT_SELECTED:
+                skipped[name] = verdict
         names = [n.name for n in eligible]
         result = self.policy.decide(PolicyInput(names, snapshot.demand, now))
 

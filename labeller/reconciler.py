@@ -20,9 +20,10 @@ from joulie.api.v1alpha1 import NodePowerProfile, npp_name
 from labeller import metrics
 from labeller.desired import SINCE_ANNOTATION, desired_npp, labels_patch, parse_since, spec_differs
 from labeller.feedback import UnmetDemand, next_floor
-from labeller.guard import NodeState
-from labeller.planner import PerformanceFloor, Plan, Planner, eligibility
-from labeller.store import ClusterSnapshot, ClusterStore
+from joulie.core.guard import NodeState
+from joulie.core.plan import Eligibility, PerformanceFloor, Plan, eligibility
+from labeller.planner import Planner
+from joulie.core.store import ClusterSnapshot, ClusterStore
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +177,7 @@ class Reconciler:
         for name, node in snapshot.nodes.items():
             decision = planned.get(name)
             profile = decision.profile if decision else node.profile_label
-            if profile == "performance" or eligibility(node, self.planner.selector) is not None:
+            if profile == "performance" or eligibility(node, self.planner.selector) is not Eligibility.ELIGIBLE:
                 continue
             free = node.cpu_allocatable_millis - snapshot.cpu_requested_millis.get(name, 0)
             if node.cpu_allocatable_millis == 0 or free >= cpu_millis:
@@ -278,7 +279,7 @@ class Reconciler:
         Cordoned nodes are skipped, not collected: maintenance should not uncap a node.
         """
         keep = {npp_name(d.name) for d in plan.nodes}
-        keep |= {npp_name(name) for name, why in plan.skipped.items() if why.startswith("cordoned")}
+        keep |= {npp_name(name) for name, verdict in plan.skipped.items() if verdict.keeps_profile}
         for observed in self.profiles.items():
             if observed.name in keep:
                 continue

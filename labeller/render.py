@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from labeller.planner import Plan
+from joulie.core.plan import Plan
 
 
 def plan_table(plan: Plan) -> str:
@@ -32,6 +32,6 @@ def plan_table(plan: Plan) -> str:
     if plan.skipped:
         lines.append("")
         lines.append("not managed now:")
-        for name, why in sorted(plan.skipped.items()):
-            lines.append(f"  {name}: {why}")
+        for name, verdict in sorted(plan.skipped.items()):
+            lines.append(f"  {name}: {verdict.reason}")
     return "\n".join(lines)

@@ -14,8 +14,8 @@ from labeller.feedback import UnmetDemand
 from labeller.memory import InMemoryCluster
 from labeller.planner import Plan, Planner
 from labeller.reconciler import ProfileCache, Reconciler
-from labeller.selector import LabelSelector
-from labeller.store import ClusterStore
+from joulie.core.selector import LabelSelector
+from joulie.core.store import ClusterStore
 
 
 class LabellerRuntime(Protocol):

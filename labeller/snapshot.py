@@ -15,7 +15,7 @@ import orjson
 import yaml
 
 from labeller.reconciler import ProfileCache
-from labeller.store import ClusterStore
+from joulie.core.store import ClusterStore
 
 
 class SnapshotError(ValueError):

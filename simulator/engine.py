@@ -4,14 +4,14 @@ What is simulated: nodes (power, speed, energy), the clock, pods' run times and 
 model of kube-scheduler (:mod:`simulator.scheduler`). What is *not*: every decision
 Joulie makes runs through the production objects, wired as in a cluster:
 
-- pods enter a :class:`labeller.store.ClusterStore` as Pod API objects (so
-  :func:`labeller.classify.classify_pod` classifies them), nodes as Node records;
+- pods enter a :class:`joulie.core.store.ClusterStore` as Pod API objects (so
+  :func:`joulie.core.classify.classify_pod` classifies them), nodes as Node records;
 - a :class:`labeller.reconciler.Reconciler` with a :class:`labeller.planner.Planner`
   plans at the labeller's interval and writes through
   :class:`labeller.memory.InMemoryCluster`, so labels land back in the store and
   NodePowerProfiles in the profile cache, as a watch would deliver them;
 - the simulated agent reads each node's NodePowerProfile and applies its caps;
-- with the extender configured, placement calls :mod:`extender.decide`; performance
+- with the extender configured, placement calls :mod:`joulie.core.supply`; performance
   pods with nowhere to go are reported to :class:`labeller.feedback.UnmetDemand`
   (extender) or marked ``Unschedulable`` in the store (scheduler), and trigger an
   immediate reconcile.
@@ -37,11 +37,11 @@ from joulie.api.v1alpha1 import npp_name
 from labeller.config import PlannerConfig
 from labeller.feedback import UnmetDemand
 from labeller.memory import InMemoryCluster
-from labeller.model import NodeInfo, PodInfo
+from joulie.core.model import NodeInfo, PodInfo
 from labeller.planner import Planner
 from labeller.reconciler import ProfileCache, Reconciler
-from labeller.store import ClusterStore
-import extender.decide as decide
+from joulie.core.store import ClusterStore
+import joulie.core.supply as decide
 from simulator.hardware import NodeClass, Operating, effective_cpu_cap, effective_gpu_cap, node_operating
 from simulator.scheduler import ExtenderHook, PodRequest, Scheduler
 from simulator.workload import Job, pod_object

@@ -17,7 +17,8 @@ from typing import Any, Callable, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from labeller.config import ECO_CAPS, PERFORMANCE_CAPS, CapSettings, PlannerConfig
+from joulie.core.plan import ECO_CAPS, PERFORMANCE_CAPS, CapSettings
+from labeller.config import PlannerConfig
 from simulator.engine import EngineConfig, RunResult, RunSpec, Simulation, quiet_labeller_logs
 from simulator.hardware import CPU_NODE, GPU_NODE, NodeClass
 from simulator.workload import GeneratorConfig, Job, generate

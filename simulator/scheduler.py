@@ -7,13 +7,13 @@ Only the parts that decide where a pod lands are modelled, in kube-scheduler's o
    tolerated by pods that request GPUs) and NodeAffinity (the pod's required
    node-affinity terms against the node's labels).
 2. **Extender filter** (when an extender is configured): the nodes that passed are
-   sent to the extender, which answers with :func:`extender.decide.filter_nodes`.
+   sent to the extender, which answers with :func:`joulie.core.supply.filter_nodes`.
 3. **Score**: NodeResourcesFit's LeastAllocated score (0..100) plus, with an
-   extender, ``score * weight * 10`` from :func:`extender.decide.score_nodes`.
+   extender, ``score * weight * 10`` from :func:`joulie.core.supply.score_nodes`.
    Prioritize is skipped when a single node is feasible, as the scheduler does.
    Ties are broken at random (seeded), as ``selectHost`` does.
 
-The extender functions are looked up on the :mod:`extender.decide` module at call
+The extender functions are looked up on the :mod:`joulie.core.supply` module at call
 time, so the simulator always runs whatever the extender server runs.
 """
 
@@ -23,7 +23,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Protocol, Sequence
 
-import extender.decide as decide
+import joulie.core.supply as decide
 from joulie.api.labels import DemandClass
 
 MAX_NODE_SCORE = 100
@@ -163,10 +163,9 @@ class Scheduler:
             for name in names
         }
         if ext is not None:
-            fills = {
-                name: decide.fill(by_name[name].alloc_millis, ext.requested_on(name), pod.cpu_millis) for name in names
-            }
-            for name, s in decide.score_nodes(pod.demand, names, ext.supply_of, fills.get):
+            used = {name: ext.requested_on(name) + pod.cpu_millis for name in names}
+            for name, s in decide.score_nodes(pod.demand, names, ext.supply_of, used.__getitem__,
+                                              lambda n: by_name[n].alloc_millis):
                 totals[name] += s * ext.weight * 10
         best = max(totals.values())
         winners = [n for n in names if totals[n] == best]

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from labeller.classify import classify_pod, classify_spec
+from joulie.core.classify import classify_pod, classify_spec
 from tests.builders import KEY, affinity
 
 PERF, ECO, GEN = "performance", "eco", "general"

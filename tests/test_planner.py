@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from labeller.config import PlannerConfig
-from labeller.guard import NodeState, guard, is_safe
-from labeller.planner import PerformanceFloor, Planner
-from labeller.store import ClusterStore
+from joulie.core.guard import NodeState, guard, is_safe
+from joulie.core.plan import Eligibility, PerformanceFloor
+from labeller.planner import Planner
+from joulie.core.store import ClusterStore
 from tests.builders import node, pod
 
 
@@ -66,7 +67,8 @@ def test_eligibility_selector_reserved_cordoned():
     ])
     plan = plan_for(store)
     assert [d.name for d in plan.nodes] == ["a", "e"]
-    assert "reserved" in plan.skipped["c"] and "cordoned" in plan.skipped["d"]
+    assert plan.skipped["c"] is Eligibility.RESERVED and plan.skipped["d"] is Eligibility.CORDONED
+    assert "cordoned" in plan.to_json()["skipped"][1]["reason"]
     assert "b" not in plan.skipped
 
 

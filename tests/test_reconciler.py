@@ -8,11 +8,11 @@ from hypothesis import strategies as st
 from joulie.api.v1alpha1 import npp_name
 from labeller.config import PlannerConfig
 from labeller.feedback import UnmetDemand
-from labeller.guard import NodeState, is_safe
+from joulie.core.guard import NodeState, is_safe
 from labeller.memory import InMemoryCluster
 from labeller.planner import Planner
 from labeller.reconciler import ProfileCache, Reconciler
-from labeller.store import ClusterStore
+from joulie.core.store import ClusterStore
 from tests.builders import node, pod
 
 

@@ -223,7 +223,7 @@ def load_cluster_state(kubeconfig: str | None, context: str | None):  # noqa: AN
     installed has no profiles yet; that is not an error for planning.
     """
     from labeller.reconciler import ProfileCache
-    from labeller.store import ClusterStore
+    from joulie.core.store import ClusterStore
 
     api = build_api_client(kubeconfig, context)
     try:

@@ -40,10 +40,10 @@ from labeller.kube.leader import LeaderElector
 from labeller.kube.triggers import node_trigger, nodes_relist_trigger, pod_trigger, profile_trigger
 from labeller.kube.writer import DryRunWriter, KubeWriter
 from labeller.loop import Triggers, run_loop
-from labeller.model import NodeInfo, PodInfo
+from joulie.core.model import NodeInfo, PodInfo
 from labeller.planner import Plan, Planner
 from labeller.reconciler import ProfileCache, Reconciler, ReconcileResult
-from labeller.store import ClusterStore
+from joulie.core.store import ClusterStore
 
 log = logging.getLogger(__name__)
 

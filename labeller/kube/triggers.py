@@ -13,9 +13,9 @@ from __future__ import annotations
 from typing import Any, Callable, Mapping
 
 from joulie.api.labels import GENERAL, PERFORMANCE
-from labeller.model import NodeInfo, PodInfo
+from joulie.core.model import NodeInfo, PodInfo
 from labeller.reconciler import ObservedProfile
-from labeller.selector import LabelSelector
+from joulie.core.selector import LabelSelector
 
 
 def _pending_performance(pod: PodInfo | None) -> bool:

@@ -2,36 +2,16 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import ClassVar, Generic, Mapping, Sequence, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
 from joulie.api.labels import Profile
+from joulie.core.model import DemandSummary
+from joulie.core.rounding import clamp, round_half_away
 
-
-def round_half_away(x: float) -> int:
-    """Round half away from zero, like Go's ``math.Round`` (Python's ``round`` is banker's)."""
-    return int(math.copysign(math.floor(abs(x) + 0.5), x))
-
-
-def clamp(x: int, lo: int, hi: int) -> int:
-    return max(lo, min(hi, x))
-
-
-@dataclass(frozen=True, slots=True)
-class DemandSummary:
-    """Active pods per demand class (pending pods included, finished or deleting ones not)."""
-
-    performance: int = 0
-    eco: int = 0
-    general: int = 0
-    performance_pending: int = 0
-
-    @property
-    def total(self) -> int:
-        return self.performance + self.eco + self.general
+__all__ = ["DemandSummary", "P", "Policy", "PolicyInput", "PolicyParams", "PolicyResult", "clamp", "round_half_away"]
 
 
 @dataclass(frozen=True, slots=True)

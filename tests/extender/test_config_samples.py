@@ -11,7 +11,7 @@ import yaml
 
 from extender.app import create_app
 from extender.cli import register
-from labeller.classify import classify_pod
+from joulie.core.classify import classify_pod
 from tests.builders import node, pod
 from tests.extender.conftest import names_body, runtime_of
 

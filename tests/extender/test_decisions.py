@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import orjson
 
-from extender.decide import Supply, score
-from extender.scoring import score_of
+from fractions import Fraction
+
+from joulie.core.rounding import round_half_away
+from joulie.core.supply import Supply, band, score
 from tests.builders import node, pod
 from tests.extender.conftest import client_of, full_body, names_body, runtime_of
 from tests.extender.godecode import scheduler_filter, scheduler_prioritize
@@ -139,16 +141,19 @@ def test_an_assumed_pod_stops_counting_once_the_store_sees_it_bound():
     assert s["e1"] == 10  # 2 bound + 2 for this pod on 4 CPUs: counted once, exactly full
 
 
-def test_inlined_score_equals_the_documented_formula():
+def test_score_is_the_documented_formula():
+    """score = base + round_half_away(span * fill), no packing points when over full or allocatable unknown."""
     for tier_supply in (Supply("eco", False, "plan"), Supply("performance", False, "plan"), None):
         for demand in ("general", "performance", "eco"):
-            from extender.decide import band
-
             base, span = band(demand, tier_supply)
             for used in range(0, 5000, 37):
                 for alloc in (0, 1000, 4000):
-                    fill = used / alloc if alloc else None
-                    assert score_of(base, span, used, alloc) == score(demand, tier_supply, fill)
+                    if alloc == 0 or used > alloc:
+                        want = base
+                    else:
+                        want = base + round_half_away(float(span * Fraction(used, alloc)))
+                    assert score(demand, tier_supply, used, alloc) == want
+                    assert 0 <= want <= 10
 
 
 def test_a_repeated_candidate_list_still_sees_label_changes_outside_the_plan():

@@ -6,8 +6,8 @@ import time
 
 from labeller.kube.client import NODES_PATH, PODS_PATH
 from labeller.kube.informer import Informer, backoff_delay
-from labeller.model import PodInfo
-from labeller.store import ClusterStore
+from joulie.core.model import PodInfo
+from joulie.core.store import ClusterStore
 from tests.builders import node, pod
 from tests.kube.conftest import Cluster, KmockCluster, eventually, first
 

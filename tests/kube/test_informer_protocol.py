@@ -19,7 +19,7 @@ import pytest
 
 from labeller.kube.client import NODES_PATH
 from labeller.kube.informer import Informer
-from labeller.store import ClusterStore
+from joulie.core.store import ClusterStore
 from tests.builders import node
 from tests.kube.conftest import KmockCluster, eventually
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from labeller.kube.triggers import node_trigger, pod_trigger, profile_trigger
-from labeller.model import NodeInfo, PodInfo
+from joulie.core.model import NodeInfo, PodInfo
 from labeller.reconciler import ObservedProfile
-from labeller.selector import LabelSelector
+from joulie.core.selector import LabelSelector
 from tests.builders import node, pod
 
 SELECTOR = LabelSelector.parse("joulie.io/managed=true")

@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-import extender.decide
+import joulie.core.supply
 import labeller.planner
 from labeller.config import PlannerConfig
 from simulator.engine import RunSpec, Simulation
@@ -41,20 +41,20 @@ def test_extender_score_is_the_one_the_simulator_uses(monkeypatch: pytest.Monkey
     assert honest == {"eco": 6}
 
     calls = []
-    real_score = extender.decide.score
+    real_score = joulie.core.supply.score
 
-    def flipped(demand, supply, fill):  # noqa: ANN001, ANN202
+    def flipped(demand, supply, used, alloc):  # noqa: ANN001, ANN202
         calls.append(demand)
-        return 10 - real_score(demand, supply, fill)
+        return 10 - real_score(demand, supply, used, alloc)
 
-    monkeypatch.setattr(extender.decide, "score", flipped)
+    monkeypatch.setattr(joulie.core.supply, "score", flipped)
     assert where(Simulation(spec, [CPU_NODE] * 4, jobs, 3600.0, 1).run()) == {"performance": 6}
     assert calls
 
 
 def test_planner_and_extender_filter_are_called(monkeypatch: pytest.MonkeyPatch) -> None:
     counts: Counter[str] = Counter()
-    real_plan, real_filter = labeller.planner.Planner.plan, extender.decide.filter_nodes
+    real_plan, real_filter = labeller.planner.Planner.plan, joulie.core.supply.filter_nodes
 
     def plan(self, *a, **k):  # noqa: ANN001, ANN002, ANN003, ANN202
         counts["plan"] += 1
@@ -65,7 +65,7 @@ def test_planner_and_extender_filter_are_called(monkeypatch: pytest.MonkeyPatch)
         return real_filter(*a, **k)
 
     monkeypatch.setattr(labeller.planner.Planner, "plan", plan)
-    monkeypatch.setattr(extender.decide, "filter_nodes", filter_nodes)
+    monkeypatch.setattr(joulie.core.supply, "filter_nodes", filter_nodes)
     run_scenario(SMALL.model_copy(update={"runs": ("J",)}))
     assert counts["plan"] > 100 and counts["filter"] > 10
 

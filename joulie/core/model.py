@@ -25,7 +25,7 @@ from joulie.api.labels import (
     DemandClass,
     Profile,
 )
-from labeller.classify import classify_pod
+from joulie.core.classify import classify_pod
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,20 @@ _SUFFIX = {
     "Ki": Decimal(2**10), "Mi": Decimal(2**20), "Gi": Decimal(2**30), "Ti": Decimal(2**40),
     "Pi": Decimal(2**50), "Ei": Decimal(2**60),
 }
+
+
+@dataclass(frozen=True, slots=True)
+class DemandSummary:
+    """Active pods per demand class (pending pods included, finished or deleting ones not)."""
+
+    performance: int = 0
+    eco: int = 0
+    general: int = 0
+    performance_pending: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.performance + self.eco + self.general
 
 
 def parse_quantity(value: Any) -> Decimal:

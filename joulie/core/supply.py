@@ -24,8 +24,8 @@ feedback path (:mod:`labeller.feedback`) promotes a node when none is left.
     pack  = round(span * fill) if fill <= 1 else 0      (span: 3, 2, 3 for tiers 2, 1, 0)
     score = {2: 7, 1: 4, 0: 0}[tier] + pack
 
-``round`` is half away from zero; a node whose allocatable CPU is unknown gets
-``pack = 0``.
+``round`` is half away from zero (:func:`packed_score`); a node whose allocatable CPU is
+unknown gets ``pack = 0``.
 
 General pods prefer eco nodes that are not draining, keeping performance capacity
 free for performance pods; performance and eco pods prefer their own supply.
@@ -53,9 +53,8 @@ from joulie.api.labels import (
     DemandClass,
     Profile,
 )
-from labeller.planner import Plan
-from labeller.policies.base import round_half_away
-from labeller.selector import LabelSelector
+from joulie.core.plan import Plan
+from joulie.core.selector import LabelSelector
 
 MAX_SCORE = 10
 REASON_PREFIX = "joulie"
@@ -139,38 +138,73 @@ def tier(demand: DemandClass, supply: Supply | None) -> int:
     return 2 if supply.profile == ECO else 0
 
 
-_BANDS = {2: (7, 3), 1: (4, 2), 0: (0, 3)}
+class Band(NamedTuple):
+    """The score of a node lies in ``base .. base + span``, by its tier."""
+
+    base: int
+    span: int
 
 
-def band(demand: DemandClass, supply: Supply | None) -> tuple[int, int]:
-    """(base, span) of the node's tier: the score lies in ``base .. base + span``."""
+_BANDS = {2: Band(7, 3), 1: Band(4, 2), 0: Band(0, 3)}
+
+
+def band(demand: DemandClass, supply: Supply | None) -> Band:
     return _BANDS[tier(demand, supply)]
 
 
-def score(demand: DemandClass, supply: Supply | None, fill: float | None) -> int:
-    """Score of one node: tier band plus bin-packing points; always an int in 0..10."""
-    base, span = _BANDS[tier(demand, supply)]
-    return banded_score(base, span, fill)
+def packed_score(band: Band, used_millis: int, alloc_millis: int) -> int:
+    """The score formula: ``base`` plus packing points once ``used_millis`` (requested, assumed and
+    this pod's CPU) land on a node of ``alloc_millis``; none when allocatable is unknown or the pod
+    would overfill the node. ``int(x + 0.5)`` is :func:`round_half_away` for ``x >= 0``, inlined
+    because prioritize evaluates this for every node of the cluster."""
+    if alloc_millis <= 0 or used_millis > alloc_millis:
+        return band.base
+    return band.base + int(band.span * used_millis / alloc_millis + 0.5)
 
 
-def banded_score(base: int, span: int, fill: float | None) -> int:
-    """``base`` plus packing points for ``fill``; none when unknown or over full."""
-    if fill is None or fill > 1.0:
-        return base
-    return min(MAX_SCORE, base + round_half_away(span * max(0.0, fill)))
+def score(demand: DemandClass, supply: Supply | None, used_millis: int, alloc_millis: int) -> int:
+    """Score of one node for a pod of ``demand``: always an int in 0..10."""
+    return packed_score(band(demand, supply), used_millis, alloc_millis)
 
 
 def score_nodes(
     demand: DemandClass,
     names: Iterable[str],
     supply_of: Callable[[str], Supply | None],
-    fill_of: Callable[[str], float | None],
+    used_of: Callable[[str], int],
+    alloc_of: Callable[[str], int],
 ) -> list[tuple[str, int]]:
-    return [(name, score(demand, supply_of(name), fill_of(name))) for name in names]
+    return [(name, score(demand, supply_of(name), used_of(name), alloc_of(name))) for name in names]
 
 
-def fill(allocatable_millis: int, requested_millis: int, pod_millis: int) -> float | None:
-    """Share of the node's CPU used once this pod lands; ``None`` when allocatable is unknown."""
-    if allocatable_millis <= 0:
-        return None
-    return (requested_millis + pod_millis) / allocatable_millis
+# ------------------------------------------------------------------ verdicts
+
+PASSED = "passed"
+UNMANAGED = "unmanaged"
+REJECTED_ECO = "rejected-eco"
+REJECTED_DRAINING = "rejected-draining"
+REJECTED_PERFORMANCE = "rejected-performance"
+
+
+def decision_of(supply: Supply | None, why: str | None) -> str:
+    """Metric label of one filter decision."""
+    if why is None:
+        return UNMANAGED if supply is None else PASSED
+    if supply is not None and supply.draining:
+        return REJECTED_DRAINING
+    return REJECTED_ECO if supply is not None and supply.profile == ECO else REJECTED_PERFORMANCE
+
+
+class Verdict(NamedTuple):
+    """Everything the extender says about one node for one demand class."""
+
+    reason: str | None
+    """Why the node is rejected, ``None`` when it passes."""
+    decision: str
+    """Metric label (:func:`decision_of`)."""
+    band: Band
+
+
+def verdict(demand: DemandClass, supply: Supply | None) -> Verdict:
+    why = rejection(demand, supply)
+    return Verdict(why, decision_of(supply, why), band(demand, supply))

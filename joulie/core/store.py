@@ -19,8 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
 from joulie.api.labels import ECO, GENERAL, PERFORMANCE
-from labeller.model import NodeInfo, PodInfo
-from labeller.policies.base import DemandSummary
+from joulie.core.model import DemandSummary, NodeInfo, PodInfo
 
 log = logging.getLogger(__name__)
 
