@@ -1,10 +1,10 @@
 """The Kubernetes side of the agent: watch this node's profiles, write their status.
 
-Two watches (list, then watch from the list's resourceVersion; relist on 410 Gone;
-reconnect with capped exponential backoff) keep an in-memory copy of the one
-NodePowerProfile named ``node-<node>`` and of every TelemetryProfile. The agent only
-ever writes the ``status`` subresource, by JSON merge patch, as field manager
-``joulie-agent``.
+Two :class:`joulie.kube.informer.Informer` watches (the labeller's list+watch: resume,
+relist on 410, backoff) keep an in-memory copy of the one NodePowerProfile named
+``node-<node>`` (a ``metadata.name`` field selector, so the node never downloads the
+others) and of every TelemetryProfile. The agent only ever writes the ``status``
+subresource, by JSON merge patch, as field manager ``joulie-agent``.
 """
 
 from __future__ import annotations
@@ -12,40 +12,22 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any, Callable
+from typing import Any, Iterable
 
-from kubernetes import client, config, watch
-from kubernetes.client.rest import ApiException
+from kubernetes import client as k8s
 from pydantic import BaseModel, ValidationError
 
 from agent.source import Desired, parse_profile, validation_message
 from joulie.api.labels import AGENT_FIELD_MANAGER
-from joulie.api.v1alpha1 import (
-    GROUP,
-    NPP_KIND,
-    NPP_PLURAL,
-    TP_KIND,
-    TP_PLURAL,
-    VERSION,
-    TelemetryProfile,
-    npp_name,
-)
+from joulie.api.v1alpha1 import API_VERSION, NPP_KIND, NPP_PLURAL, TP_KIND, TP_PLURAL, TelemetryProfile, npp_name
+from joulie.kube.client import ApiError, request_json
+from joulie.kube.informer import ErrorCounter, Informer
 
 log = logging.getLogger(__name__)
 
-WATCH_TIMEOUT_SECONDS = 300
-BACKOFF_MAX_SECONDS = 30.0
-
-
-def load_api_client(kubeconfig: str | None, context: str | None) -> client.ApiClient:
-    """In-cluster config first (the DaemonSet case), then a kubeconfig file."""
-    if kubeconfig is None and context is None:
-        try:
-            config.load_incluster_config()
-            return client.ApiClient()
-        except config.ConfigException:
-            pass
-    return config.new_client_from_config(config_file=kubeconfig, context=context)
+NPP_PATH = f"/apis/{API_VERSION}/{NPP_PLURAL}"
+TP_PATH = f"/apis/{API_VERSION}/{TP_PLURAL}"
+MERGE_PATCH = "application/merge-patch+json"
 
 
 def select_telemetry_profile(objs: list[dict[str, Any]], node: str) -> tuple[TelemetryProfile | None, str | None]:
@@ -96,109 +78,81 @@ def merge_patch_body(model: BaseModel) -> dict[str, Any]:
     return out
 
 
-class _Watcher(threading.Thread):
-    """List + watch one cluster-scoped custom resource, forever, into ``objects``."""
+class _ObjectCache:
+    """Objects of one informer by name; wakes the agent's loop on every change."""
 
-    def __init__(self, api: client.CustomObjectsApi, plural: str, on_change: Callable[[], None],
-                 stop: threading.Event, field_selector: str | None = None) -> None:
-        super().__init__(name=f"watch-{plural}", daemon=True)
-        self.api, self.plural, self.on_change, self.stop_event = api, plural, on_change, stop
-        self.field_selector = field_selector
-        self.objects: dict[str, dict[str, Any]] = {}
-        self.synced = threading.Event()
-        self.lock = threading.Lock()
-        self.last_error: str | None = None
+    def __init__(self, changed: threading.Event) -> None:
+        self._changed = changed
+        self._lock = threading.Lock()
+        self._objects: dict[str, dict[str, Any]] = {}
 
-    def _list(self) -> str:
-        kwargs = {"field_selector": self.field_selector} if self.field_selector else {}
-        resp = self.api.list_cluster_custom_object(GROUP, VERSION, self.plural, **kwargs)
-        with self.lock:
-            self.objects = {o["metadata"]["name"]: o for o in resp.get("items", [])}
-        self.synced.set()
-        self.on_change()
-        return resp.get("metadata", {}).get("resourceVersion", "")
+    @staticmethod
+    def _name(obj: dict[str, Any]) -> str | None:
+        meta = obj.get("metadata")
+        name = meta.get("name") if isinstance(meta, dict) else None
+        return name if isinstance(name, str) else None
 
-    def run(self) -> None:
-        backoff = 1.0
-        while not self.stop_event.is_set():
-            try:
-                rv = self._list()
-                self.last_error = None
-                backoff = 1.0
-                self._watch(rv)
-            except ApiException as exc:
-                self.last_error = f"{self.plural}: API error {exc.status} {exc.reason}"
-            except Exception as exc:  # noqa: BLE001 - network errors of every kind: reconnect
-                self.last_error = f"{self.plural}: {type(exc).__name__}: {exc}"
-            if self.stop_event.is_set():
-                return
-            if self.last_error:
-                log.warning("watch failed; reconnecting", extra={"error": self.last_error, "backoff": backoff})
-                self.stop_event.wait(backoff)
-                backoff = min(backoff * 2, BACKOFF_MAX_SECONDS)
+    def replace(self, objs: Iterable[dict[str, Any]]) -> None:
+        fresh = {name: o for o in objs if (name := self._name(o)) is not None}
+        with self._lock:
+            self._objects = fresh
+        self._changed.set()
 
-    def _watch(self, rv: str) -> None:
-        while not self.stop_event.is_set():
-            w = watch.Watch()
-            kwargs: dict[str, Any] = {"timeout_seconds": WATCH_TIMEOUT_SECONDS, "allow_watch_bookmarks": True}
-            if rv:
-                kwargs["resource_version"] = rv
-            if self.field_selector:
-                kwargs["field_selector"] = self.field_selector
-            for event in w.stream(self.api.list_cluster_custom_object, GROUP, VERSION, self.plural, **kwargs):
-                if self.stop_event.is_set():
-                    w.stop()
-                    return
-                kind, obj = event.get("type"), event.get("object") or {}
-                if kind == "ERROR":
-                    if obj.get("code") == 410:
-                        return  # resourceVersion too old: relist
-                    raise RuntimeError(f"watch error: {obj.get('message', obj)}")
-                meta = obj.get("metadata") or {}
-                rv = meta.get("resourceVersion", rv)
-                if kind == "BOOKMARK":
-                    continue
-                with self.lock:
-                    if kind == "DELETED":
-                        self.objects.pop(meta.get("name"), None)
-                    else:
-                        self.objects[meta.get("name")] = obj
-                self.on_change()
-            # server closed the watch after timeout_seconds: resume from rv
+    def upsert(self, obj: dict[str, Any]) -> None:
+        name = self._name(obj)
+        if name is None:
+            return
+        with self._lock:
+            self._objects[name] = obj
+        self._changed.set()
 
-    def snapshot(self) -> list[dict[str, Any]]:
-        with self.lock:
-            return list(self.objects.values())
+    def delete(self, obj: dict[str, Any]) -> None:
+        name = self._name(obj)
+        with self._lock:
+            self._objects.pop(name or "", None)
+        self._changed.set()
+
+    def items(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self._objects.values())
 
 
 class KubeSource:
     """Desired state of one node from the cluster, plus status writes."""
 
-    def __init__(self, api_client: client.ApiClient, node: str) -> None:
+    def __init__(self, api: k8s.ApiClient, node: str, *, count_error: ErrorCounter | None = None,
+                 backoff_initial: float = 0.5, backoff_max: float = 30.0) -> None:
+        self.api = api
         self.node = node
         self.name = npp_name(node)
-        self.api = client.CustomObjectsApi(api_client)
-        self._stop = threading.Event()
         self._changed = threading.Event()
-        self.npp = _Watcher(self.api, NPP_PLURAL, self._changed.set, self._stop,
-                            field_selector=f"metadata.name={self.name}")
-        self.tps = _Watcher(self.api, TP_PLURAL, self._changed.set, self._stop)
+        self._stop = threading.Event()
+        self.profiles = _ObjectCache(self._changed)
+        self.telemetry = _ObjectCache(self._changed)
+        common: dict[str, Any] = {"backoff_initial": backoff_initial, "backoff_max": backoff_max}
+        if count_error is not None:
+            common["count_error"] = count_error
+        self.informers = [
+            Informer(api, NPP_PATH, self.profiles.replace, self.profiles.upsert, self.profiles.delete,
+                     name=NPP_PLURAL, params={"fieldSelector": f"metadata.name={self.name}"}, **common),
+            Informer(api, TP_PATH, self.telemetry.replace, self.telemetry.upsert, self.telemetry.delete,
+                     name=TP_PLURAL, **common),
+        ]
         self._last_status: dict[str, dict[str, Any]] = {}
         """plural -> body of the last status write that succeeded."""
 
     def start(self, sync_timeout: float = 30.0) -> bool:
         """Start both watches; True once both listed (False after ``sync_timeout``)."""
-        self.npp.start()
-        self.tps.start()
+        for inf in self.informers:
+            inf.start()
         deadline = time.monotonic() + sync_timeout
-        for w in (self.npp, self.tps):
-            if not w.synced.wait(max(0.0, deadline - time.monotonic())):
-                return False
-        return True
+        return all(inf.wait_synced(max(0.0, deadline - time.monotonic())) for inf in self.informers)
 
     def current(self) -> Desired:
-        objs = [o for o in self.npp.snapshot() if (o.get("metadata") or {}).get("name") == self.name]
-        tp, tp_error = select_telemetry_profile(self.tps.snapshot(), self.node)
+        # The field selector already narrows the list; an API server that ignores it must not
+        # make this node enforce another node's profile.
+        objs = [o for o in self.profiles.items() if (o.get("metadata") or {}).get("name") == self.name]
+        tp, tp_error = select_telemetry_profile(self.telemetry.items(), self.node)
         if not objs:
             return Desired(profile=None, telemetry=tp)
         desired = parse_profile(objs[0])
@@ -212,34 +166,36 @@ class KubeSource:
         self._changed.clear()
 
     def ready(self) -> tuple[bool, str]:
-        for w in (self.npp, self.tps):
-            if not w.synced.is_set():
-                return False, f"{w.plural} not listed yet" + (f": {w.last_error}" if w.last_error else "")
+        for inf in self.informers:
+            if not inf.synced:
+                return False, f"{inf.name} not listed yet" + (f": {inf.last_error}" if inf.last_error else "")
         return True, "ok"
 
     def stop(self) -> None:
         self._stop.set()
         self._changed.set()
+        for inf in self.informers:
+            inf.stop()
 
     # ------------------------------------------------------------------ status writes
 
-    def _patch_status(self, plural: str, kind: str, name: str, body: dict[str, Any]) -> None:
-        """Merge-patch a status; skipped when the last write of ``plural`` sent the same body,
+    def _patch_status(self, path: str, kind: str, name: str, body: dict[str, Any]) -> None:
+        """Merge-patch a status; skipped when the last write to ``path`` sent the same body,
         ignored when the object is gone."""
-        if body == self._last_status.get(plural):
+        if body == self._last_status.get(path):
             return
         try:
-            self.api.patch_cluster_custom_object_status(GROUP, VERSION, plural, name, body,
-                                                        field_manager=AGENT_FIELD_MANAGER)
-            self._last_status[plural] = body
-        except ApiException as exc:
+            request_json(self.api, "PATCH", f"{path}/{name}/status", params={"fieldManager": AGENT_FIELD_MANAGER},
+                         body=body, content_type=MERGE_PATCH)
+            self._last_status[path] = body
+        except ApiError as exc:
             if exc.status != 404:
-                log.warning(f"{kind} status write failed",
-                            extra={"name": name, "status": exc.status, "reason": exc.reason})
+                log.warning(f"{kind} status write failed", extra={"name": name, "status": exc.status,
+                                                                  "reason": exc.reason})
 
     def patch_profile_status(self, status: dict[str, Any]) -> None:
         """Merge-patch the NodePowerProfile status; skipped when unchanged, ignored when it is gone."""
-        self._patch_status(NPP_PLURAL, NPP_KIND, self.name, {"status": status})
+        self._patch_status(NPP_PATH, NPP_KIND, self.name, {"status": status})
 
     def patch_telemetry_status(self, name: str, control: dict[str, Any]) -> None:
-        self._patch_status(TP_PLURAL, TP_KIND, name, {"status": {"control": control}})
+        self._patch_status(TP_PATH, TP_KIND, name, {"status": {"control": control}})

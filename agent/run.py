@@ -154,9 +154,10 @@ def run_agent(args: argparse.Namespace, node: str) -> int:
         source: ProfileSource = FileSource(args.profile)
         publish: Publisher | None = print_status
     else:
-        from agent.kube import KubeSource, load_api_client
+        from agent.kube import KubeSource
+        from joulie.kube.client import build_api_client
 
-        kube = KubeSource(load_api_client(args.kubeconfig, args.context), node)
+        kube = KubeSource(build_api_client(args.kubeconfig, args.context), node)
         if not kube.start():
             log.warning("cluster not reachable yet; the watches keep retrying", extra={"ready": kube.ready()[1]})
         source, publish = kube, _kube_publisher(kube, args.dry_run)

@@ -8,34 +8,36 @@ scheduler's ``urlPrefix`` can point at either):
 - ``GET /healthz``, ``GET /readyz``, ``GET /metrics``.
 
 The extender routes are plain Starlette endpoints on the raw body (no FastAPI
-model validation of Node objects: only names and labels matter). Bad input is
-answered 400 (malformed JSON, missing ``Pod``) or 413 (body over the limit); the
-scheduler treats either as an extender error and, with ``ignorable: true``,
-schedules without us. Nothing a client sends may crash the process.
+model validation of Node objects: only names and labels matter). Parsing and
+deciding run on one dedicated worker thread: a 30 MB full-mode body costs tens of
+milliseconds of CPU, and the event loop must keep answering ``/healthz`` meanwhile.
+Bad input is answered 400 (malformed JSON, missing ``Pod``) or 413 (body over the
+limit); the scheduler treats either as an extender error and, with ``ignorable:
+true``, schedules without us. Nothing a client sends may crash the process.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from contextlib import AbstractAsyncContextManager
-from typing import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import AsyncIterator, Callable
 
 from fastapi import FastAPI
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
 
-from extender import metrics
-from extender.service import ExtenderService
+from extender.service import ExtenderService, FilterAnswer, LabellerView
+from extender.settings import DEFAULT_MAX_BODY_BYTES
 from extender.wire import BadRequest, error_body, parse_args
-from labeller.runtime import LabellerRuntime
 
 log = logging.getLogger(__name__)
 
 JSON = "application/json"
-DEFAULT_MAX_BODY_BYTES = 128 * 1024 * 1024
 
 
 class BodyTooLarge(Exception):
@@ -70,49 +72,67 @@ def normalise_prefix(prefix: str | None) -> str:
 
 
 def create_app(
-    runtime: LabellerRuntime,
+    runtime: LabellerView,
     url_prefix: str = "/scheduler",
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     service: ExtenderService | None = None,
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
+    registry: CollectorRegistry | None = None,
 ) -> FastAPI:
+    """The app; ``registry`` is what ``/metrics`` renders (default: the service's metrics registry)."""
     svc = service or ExtenderService(runtime)
-    app = FastAPI(title="Joulie", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
+    metrics = svc.metrics
+    rendered = registry if registry is not None else metrics.registry
+    worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="extender")
+
+    @asynccontextmanager
+    async def own_lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            if lifespan is None:
+                yield
+            else:
+                async with lifespan(app):
+                    yield
+        finally:
+            worker.shutdown(wait=False, cancel_futures=True)
+
+    app = FastAPI(title="Joulie", docs_url=None, redoc_url=None, openapi_url=None, lifespan=own_lifespan)
     app.state.service = svc
     app.state.runtime = runtime
 
     def error(code: int, verb: str, message: str, started: float) -> Response:
-        metrics.REQUESTS.labels(verb=verb, code=str(code)).inc()
-        metrics.REQUEST_SECONDS.labels(verb=verb).observe(time.perf_counter() - started)
+        metrics.requests.labels(verb=verb, code=str(code)).inc()
+        metrics.request_seconds.labels(verb=verb).observe(time.perf_counter() - started)
         return Response(error_body(message), status_code=code, media_type=JSON)
 
     def extender_route(verb: str, answer: Callable[[bytes], tuple[bytes, BackgroundTask | None]]
-                       ) -> Callable[[Request], Awaitable[Response]]:
-        latency = metrics.REQUEST_SECONDS.labels(verb=verb)
-        ok = metrics.REQUESTS.labels(verb=verb, code="200")
+                       ) -> Callable[[Request], AsyncIterator[Response]]:
+        latency = metrics.request_seconds.labels(verb=verb)
+        ok = metrics.requests.labels(verb=verb, code="200")
 
         async def endpoint(request: Request) -> Response:
             started = time.perf_counter()
             try:
-                body, background = answer(await read_body(request, max_body_bytes))
+                body = await read_body(request, max_body_bytes)
+                reply, background = await asyncio.get_running_loop().run_in_executor(worker, answer, body)
             except BadRequest as exc:
                 return error(400, verb, str(exc), started)
             except BodyTooLarge as exc:
                 return error(413, verb, str(exc), started)
-            except Exception:  # noqa: BLE001 - a bug of ours; log it, keep serving
+            except Exception:  # a bug of ours; log it, keep serving
                 log.exception("%s failed", verb)
                 return error(500, verb, f"internal error in {verb}; see the joulie log", started)
             ok.inc()
             latency.observe(time.perf_counter() - started)
-            return Response(body, media_type=JSON, background=background)
+            return Response(reply, media_type=JSON, background=background)
 
-        return endpoint
+        return endpoint  # type: ignore[return-value]
 
     def do_filter(body: bytes) -> tuple[bytes, BackgroundTask | None]:
-        ans = svc.filter(parse_args(body))
-        # The reconcile runs after the reply is sent (in a worker thread): the
+        ans: FilterAnswer = svc.filter(parse_args(body))
+        # The labeller hears of it after the reply is sent (in a worker thread): the
         # scheduler is not kept waiting, and the pod's retry finds the promotion.
-        return ans.body, (BackgroundTask(runtime.request_reconcile, ans.reconcile) if ans.reconcile else None)
+        return ans.body, (BackgroundTask(runtime.unplaceable, ans.unplaceable) if ans.unplaceable else None)
 
     def do_prioritize(body: bytes) -> tuple[bytes, BackgroundTask | None]:
         return svc.prioritize(parse_args(body)), None
@@ -130,7 +150,7 @@ def create_app(
         return Response(why or "ready", status_code=200 if ok else 503, media_type="text/plain")
 
     async def metrics_route(_: Request) -> Response:
-        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(rendered), media_type=CONTENT_TYPE_LATEST)
 
     routes = [
         ("/filter", extender_route("filter", do_filter), ["POST"]),

@@ -1,50 +1,48 @@
-"""``joulie serve``: flags and registration (discovered by :mod:`joulie.cli`)."""
+"""The extender's HTTP flags and their typed settings; ``joulie serve`` (:mod:`joulie.serve`) uses them."""
 
 from __future__ import annotations
 
 import argparse
 
-from extender.app import DEFAULT_MAX_BODY_BYTES
-from joulie.cliutil import add_kube_flags, add_logging_flags, add_planner_flags, env, env_bool
+from pydantic import ValidationError
+
+from extender.settings import ServeSettings
+from joulie.cliutil import ConfigError, env, env_bool
+from joulie.validation import validation_details
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    from extender.server import cmd_serve as run  # uvicorn is imported only when serving
-
-    return run(args)
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    from labeller.cli import add_labeller_run_flags
-
-    p = sub.add_parser(
-        "serve",
-        help="serve the kube-scheduler extender and /plan, with the labeller loop beside it",
-        description="Serve POST /filter and /prioritize (kube-scheduler extender), GET /plan, /healthz, "
-                    "/readyz and /metrics, while the labeller keeps the plan current. With --snapshot or "
-                    "--example no cluster is needed.",
-    )
-    src = p.add_mutually_exclusive_group()
-    src.add_argument("--snapshot", metavar="FILE", default=env("JOULIE_SNAPSHOT", None),
-                     help="serve from `kubectl get nodes,pods -A -o yaml` output instead of a live cluster "
-                          "(env JOULIE_SNAPSHOT)")
-    src.add_argument("--example", action="store_true", help="serve from the bundled example snapshot")
+def add_http_flags(p: argparse.ArgumentParser) -> None:
+    d = ServeSettings()
     g = p.add_argument_group("http")
-    g.add_argument("--host", default=env("JOULIE_HOST", "0.0.0.0"), help="listen address (default %(default)s)")
-    g.add_argument("--port", type=int, default=env("JOULIE_PORT", 8080, int), help="listen port (default %(default)s)")
-    g.add_argument("--url-prefix", default=env("JOULIE_URL_PREFIX", "/scheduler"),
+    g.add_argument("--host", default=env("JOULIE_HOST", d.host), help="listen address (default %(default)s)")
+    g.add_argument("--port", type=int, default=env("JOULIE_PORT", d.port, int), help="listen port (default %(default)s)")
+    g.add_argument("--url-prefix", default=env("JOULIE_URL_PREFIX", d.url_prefix),
                    help="routes answer at / and under this prefix (default %(default)s)")
-    g.add_argument("--max-body-bytes", type=int, default=env("JOULIE_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, int),
-                   help="larger request bodies are refused with 413 (default %(default)s = 128 MiB)")
-    g.add_argument("--assumed-ttl", type=float, default=env("JOULIE_ASSUMED_TTL_SECONDS", 30.0, float),
+    g.add_argument("--max-body-bytes", type=int, default=env("JOULIE_MAX_BODY_BYTES", d.max_body_bytes, int),
+                   help=f"larger request bodies are refused with 413 (default %(default)s = "
+                        f"{d.max_body_bytes // 2**20} MiB)")
+    g.add_argument("--assumed-ttl", type=float, default=env("JOULIE_ASSUMED_TTL_SECONDS", d.assumed_ttl_seconds, float),
                    help="seconds a just-placed pod counts on its node before the cluster shows it bound "
                         "(default %(default)s)")
     g.add_argument("--access-log", action="store_true", default=env_bool("JOULIE_ACCESS_LOG"),
                    help="log every request (off by default: the scheduler calls twice per pod)")
-    g.add_argument("--shutdown-grace", type=float, default=env("JOULIE_SHUTDOWN_GRACE_SECONDS", 10.0, float),
+    g.add_argument("--shutdown-grace", type=float,
+                   default=env("JOULIE_SHUTDOWN_GRACE_SECONDS", d.shutdown_grace_seconds, float),
                    help="seconds to finish in-flight requests on SIGTERM (default %(default)s)")
-    add_planner_flags(p)
-    add_labeller_run_flags(p)
-    add_kube_flags(p)
-    add_logging_flags(p)
-    p.set_defaults(func=cmd_serve)
+
+
+def serve_settings(args: argparse.Namespace) -> ServeSettings:
+    if not 1 <= args.port <= 65535:
+        raise ConfigError(f"--port must be 1..65535, got {args.port}")
+    if args.max_body_bytes < 1024:
+        raise ConfigError(f"--max-body-bytes must be at least 1024, got {args.max_body_bytes}")
+    if args.assumed_ttl <= 0:
+        raise ConfigError(f"--assumed-ttl must be positive, got {args.assumed_ttl}")
+    try:
+        return ServeSettings(
+            host=args.host, port=args.port, url_prefix=args.url_prefix, max_body_bytes=args.max_body_bytes,
+            assumed_ttl_seconds=args.assumed_ttl, access_log=args.access_log,
+            shutdown_grace_seconds=args.shutdown_grace,
+        )
+    except ValidationError as exc:
+        raise ConfigError(f"invalid serve settings: {validation_details(exc)}") from None

@@ -2,8 +2,13 @@
 
 No HTTP here (see :mod:`extender.app`), so tests and the benchmark drive it directly.
 Every replica answers from its own caches and the latest plan; the only side
-effects are remembering assumed pods and reporting unmet performance demand to
-the labeller.
+effects are remembering assumed pods and telling the labeller that a pending
+performance pod it knows found no node.
+
+Threads: :mod:`extender.app` runs every verb on one worker thread, so the memo and
+score tables here are confined to it (no lock on their hot path); the labeller's
+store, plan and the assumed-pods table are shared with other threads and guard
+themselves.
 """
 
 from __future__ import annotations
@@ -16,21 +21,43 @@ from collections import Counter
 from dataclasses import dataclass
 from itertools import compress, repeat
 from operator import itemgetter
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple, Protocol, Sequence
 
 import orjson
+from cachetools import TTLCache
 
-from extender import metrics
 from extender.assumed import AssumedPods
+from extender.metrics import ExtenderMetrics
 from extender.scoring import ScoreTables, scores_for
 from extender.supply import SupplyIndex
 from extender.wire import ExtenderArgs, filter_reply
 from joulie.api.labels import PERFORMANCE
 from joulie.core.supply import packed_score
-from joulie.core.plan import Eligibility, eligibility
-from labeller.runtime import LabellerRuntime
+from joulie.core.model import PodInfo
+from joulie.core.plan import Eligibility, Plan, eligibility
+from joulie.core.selector import LabelSelector
+from joulie.core.store import ClusterStore
 
 log = logging.getLogger(__name__)
+
+
+REPORT_COOLDOWN_SECONDS = 15.0
+"""A pod the scheduler retries asks for one reconcile per this window, not one per attempt."""
+
+
+class LabellerView(Protocol):
+    """What the extender reads from the labeller it runs beside."""
+
+    store: ClusterStore
+    selector: LabelSelector
+
+    def latest_plan(self) -> Plan | None: ...
+
+    def unplaceable(self, pod: PodInfo) -> None: ...
+
+    def ready(self) -> tuple[bool, str]: ...
+
+    def healthy(self) -> tuple[bool, str]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,20 +65,29 @@ class FilterAnswer:
     body: bytes
     passed: int
     rejected: int
-    reconcile: str | None = None
-    """Set when the labeller should reconcile now (a performance pod found no node); why."""
+    unplaceable: PodInfo | None = None
+    """A pending performance pod the store knows and no node was left for: tell the labeller."""
+
+
+class _FilterMemo(NamedTuple):
+    names: Sequence[str]
+    index: SupplyIndex
+    store_version: int | None
+    """The store version the reply depended on (``None``: only the plan)."""
+    answer: tuple[bytes, int, int, list[tuple[str, int]]]
 
 
 class ExtenderService:
-    def __init__(self, runtime: LabellerRuntime, assumed_ttl_seconds: float = 30.0,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, runtime: LabellerView, metrics: ExtenderMetrics | None = None,
+                 assumed_ttl_seconds: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.runtime = runtime
+        self.metrics = metrics if metrics is not None else ExtenderMetrics()
         self.assumed = AssumedPods(assumed_ttl_seconds)
-        self.clock = clock
         self._index: SupplyIndex | None = None
         self._index_lock = threading.Lock()
         self.scores = ScoreTables()
-        self._filter_memo: dict[tuple[int, str], tuple[Any, ...]] = {}
+        self._filter_memo: dict[tuple[int, str], _FilterMemo] = {}
+        self._reported: TTLCache[str, bool] = TTLCache(maxsize=10_000, ttl=REPORT_COOLDOWN_SECONDS, timer=clock)
 
     # ------------------------------------------------------------ lookup tables
 
@@ -81,21 +117,22 @@ class ExtenderService:
         # candidate tuple (shared by the wire layer) pod after pod, so reuse it.
         key = (id(args.names), demand)
         hit = self._filter_memo.get(key) if not args.full else None
-        if hit is not None and hit[0] is args.names and hit[1] is idx and hit[2] in (None, self.runtime.store.version):
-            body, passed, rejected, counts = hit[3]
+        if (hit is not None and hit.names is args.names and hit.index is idx
+                and hit.store_version in (None, self.runtime.store.version)):
+            body, passed, rejected, counts = hit.answer
         else:
             body, passed, rejected, counts, used_store = self._filter(args, idx)
             if not args.full:
                 if len(self._filter_memo) >= 8:
                     self._filter_memo.clear()
                 version = self.runtime.store.version if used_store else None
-                self._filter_memo[key] = (args.names, idx, version, (body, passed, rejected, counts))
+                self._filter_memo[key] = _FilterMemo(args.names, idx, version, (body, passed, rejected, counts))
         for decision, n in counts:
-            metrics.DECISIONS.labels(demand=demand, decision=decision).inc(n)
-        reconcile = None
+            self.metrics.decisions.labels(demand=demand, decision=decision).inc(n)
+        unplaceable = None
         if demand == PERFORMANCE and not passed and rejected:
-            reconcile = self._report_unmet(args)
-        return FilterAnswer(body, passed, rejected, reconcile)
+            unplaceable = self._unplaceable(args)
+        return FilterAnswer(body, passed, rejected, unplaceable)
 
     def _filter(self, args: ExtenderArgs, idx: SupplyIndex
                 ) -> tuple[bytes, int, int, list[tuple[str, int]], bool]:
@@ -112,21 +149,28 @@ class ExtenderService:
                     supply = idx.supply(names[i], args.labels[i]) if args.full else idx.supply_from_store(
                         names[i], node_of)
                     verdicts[i] = idx.verdict(demand, supply)
-        reasons = list(map(itemgetter(0), verdicts))  # type: ignore[arg-type]
+        reasons = list(map(itemgetter(0), verdicts))  # Verdict.reason, at C speed
         passed = list(compress(range(len(names)), map(operator.is_, reasons, repeat(None))))
         unresolvable = dict(compress(zip(names, reasons), map(operator.is_not, reasons, repeat(None))))
-        counts = list(Counter(map(itemgetter(1), verdicts)).items())  # type: ignore[arg-type]
+        counts = list(Counter(map(itemgetter(1), verdicts)).items())  # Verdict.decision
         return filter_reply(args, passed, unresolvable), len(passed), len(unresolvable), counts, used_store
 
-    def _report_unmet(self, args: ExtenderArgs) -> str | None:
-        pod = args.pod
-        fresh = self.runtime.unmet.report(pod.uid, pod.key, "extender", self.clock(), pod.cpu_millis)
-        log.info("performance pod found no node", extra={"pod": pod.key, "candidates": len(args.names),
-                                                         "reported": fresh})
-        if not fresh:
-            return None  # counted within the cooldown: the promotion is already on its way
-        metrics.UNMET_REPORTS.inc()
-        return f"extender: performance pod {pod.key} found no performance node"
+    def _unplaceable(self, args: ExtenderArgs) -> PodInfo | None:
+        """The pod, when the store knows it as this pending performance pod (uid, namespace and name
+        match) and it was not reported within the cooldown. A request alone never counts as demand:
+        anybody can send one."""
+        facts = args.pod
+        known = self.runtime.store.pod(facts.uid)
+        if (known is None or known.key != facts.key or known.demand != PERFORMANCE or known.node_name is not None
+                or not known.active):
+            log.debug("filter left no node for a pod the cluster does not show pending", extra={"pod": facts.key})
+            return None
+        if self._reported.get(known.uid):
+            return None
+        self._reported[known.uid] = True
+        log.info("performance pod found no node", extra={"pod": known.key, "candidates": len(args.names)})
+        self.metrics.unmet_reports.inc()
+        return known
 
     def prioritize(self, args: ExtenderArgs) -> bytes:
         pod = args.pod
@@ -154,7 +198,7 @@ class ExtenderService:
         if scores and p > 0:
             best = scores.index(max(scores))  # first of the best on ties
             self.assumed.assume(pod.uid, args.names[best], p)
-            metrics.ASSUMED.inc()
+            self.metrics.assumed.inc()
         return boards.encode(args.names, scores)
 
     # ------------------------------------------------------------ /plan

@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 
 from joulie import __version__
-from joulie.cliutil import ConfigError
+from joulie.errors import ConfigError
 
 # Each module exposes ``register(subparsers)``; components not installed are skipped.
-COMMAND_MODULES = ["labeller.cli", "extender.cli", "agent.cli", "simulator.cli"]
+COMMAND_MODULES = ["labeller.cli", "joulie.serve", "agent.cli", "simulator.cli"]
 
 
 def cmd_crds(args: argparse.Namespace) -> int:

@@ -32,7 +32,9 @@ class PlannerConfig(BaseModel):
         default=10, ge=1, description="Unplaceable performance pods that justify promoting one more node."
     )
     feedback_hold_seconds: float = Field(
-        default=120.0, ge=0, description="How long a promotion asked for by the extender is kept."
+        default=120.0, ge=0,
+        description="How long a node promoted for unplaceable performance pods stays performance for them "
+        "(0 turns feedback promotions off, as upstream).",
     )
 
     @field_validator("policy")

@@ -16,11 +16,13 @@ from joulie.api.v1alpha1 import (
     PolicyRef,
     npp_name,
 )
-from joulie.core.plan import CapSettings
-from joulie.core.plan import NodeDecision
+from joulie.core.plan import CapSettings, FeedbackHold, NodeDecision
 
 SINCE_ANNOTATION = f"{DOMAIN}/profile-since"
-REASON_ANNOTATION = f"{DOMAIN}/reason"
+HOLD_UNTIL_ANNOTATION = f"{DOMAIN}/feedback-hold-until"
+HOLD_PODS_ANNOTATION = f"{DOMAIN}/feedback-pods"
+OWNED_ANNOTATIONS = (SINCE_ANNOTATION, HOLD_UNTIL_ANNOTATION, HOLD_PODS_ANNOTATION)
+"""Annotations the labeller owns on NodePowerProfiles: the diff compares them, the writer replaces them."""
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY = "joulie-labeller"
 
@@ -66,7 +68,11 @@ def _rfc3339(ts: float) -> str:
     return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def parse_since(value: Any) -> float | None:
+def _rfc3339_micro(ts: float) -> str:
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(value: Any) -> float | None:
     """Unix time of an RFC 3339 annotation value; ``None`` when absent or malformed."""
     if not isinstance(value, str):
         return None
@@ -79,10 +85,39 @@ def parse_since(value: Any) -> float | None:
     return parsed.timestamp()
 
 
-def desired_npp(decision: NodeDecision, policy: str) -> NodePowerProfile:
+def hold_annotations(hold: FeedbackHold | None) -> dict[str, str]:
+    if hold is None:
+        return {}
+    return {HOLD_UNTIL_ANNOTATION: _rfc3339_micro(hold.until), HOLD_PODS_ANNOTATION: ",".join(sorted(hold.pods))}
+
+
+def parse_hold(annotations: Mapping[str, str]) -> FeedbackHold | None:
+    """The feedback hold recorded on a NodePowerProfile; ``None`` when absent or malformed."""
+    until = parse_time(annotations.get(HOLD_UNTIL_ANNOTATION))
+    pods = annotations.get(HOLD_PODS_ANNOTATION)
+    if until is None or not isinstance(pods, str):
+        return None
+    return FeedbackHold(until=until, pods=frozenset(p for p in pods.split(",") if p))
+
+
+def desired_annotations(decision: NodeDecision) -> dict[str, str]:
     annotations = {}
     if decision.since is not None:
         annotations[SINCE_ANNOTATION] = _rfc3339(decision.since)
+    annotations.update(hold_annotations(decision.hold))
+    return annotations
+
+
+def annotations_differ(observed: Mapping[str, str], decision: NodeDecision) -> bool:
+    """Whether the owned annotations need a write; a ``since`` is only ever added, never moved."""
+    if decision.since is not None and SINCE_ANNOTATION not in observed:
+        return True
+    want = hold_annotations(decision.hold)
+    return any(observed.get(k) != want.get(k) for k in (HOLD_UNTIL_ANNOTATION, HOLD_PODS_ANNOTATION))
+
+
+def desired_npp(decision: NodeDecision, policy: str) -> NodePowerProfile:
+    annotations = desired_annotations(decision)
     return NodePowerProfile(
         metadata={
             "name": npp_name(decision.name),

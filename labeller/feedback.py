@@ -1,99 +1,141 @@
-"""Unmet performance demand: the fast path from "no node fits" to "promote a node".
+"""Unmet performance demand: the fast path from "no node fits" to "promote a node". Pure.
 
-Two sources report a performance pod with nowhere to go: the extender, when its
-filter leaves no node for the pod, and the pod watch, when the scheduler marks a
-pending performance pod ``Unschedulable`` (the scheduler never calls an extender
-when its own filters, such as the pod's ``NotIn [eco]`` affinity, already left no
-node). Both call :meth:`UnmetDemand.report` and ask the labeller for an immediate
-reconcile, which turns the reports into a :class:`PerformanceFloor` with
-:func:`next_floor`.
+The signal is what every replica sees through the API: a pending performance pod the
+scheduler marked ``PodScheduled=False, reason=Unschedulable``. kube-scheduler writes
+that condition whether its own filters or the extender's left no node, so nothing the
+extender hears in a request counts by itself (a forged ``/filter`` cannot promote a
+node); the extender only asks for an immediate reconcile.
 
-A pod is counted once per ``cooldown`` seconds, so a scheduler retrying the same
-pod does not promote a node on every attempt.
+A promotion made for such pods is a :class:`~joulie.core.plan.FeedbackHold` on the
+promoted node, written into its NodePowerProfile. From the holds and the store, every
+replica derives the same answer:
+
+- a hold is **active** (pins its node to performance) until it expires, while one of
+  its pods still waits or the node runs performance pods: a hold whose pods were
+  deleted, or landed elsewhere, lets its node go;
+- a hold is **kept** while active or while one of its pods still waits: such a pod was
+  counted once and never promotes another node, so one pod stuck for a reason no
+  promotion fixes costs at most one node, not the whole fleet;
+- a waiting pod not covered by a kept hold counts when promoting some eco node could
+  give it room (see :func:`could_help`), and the promotion goes to a node where it fits
+  (:func:`place_unmet`).
 """
 
 from __future__ import annotations
 
-import math
-import threading
 from dataclasses import dataclass
+from typing import Mapping, Sequence
 
-from joulie.core.plan import PerformanceFloor
+from joulie.api.labels import PERFORMANCE, Profile
+from joulie.core.model import PodInfo
+from joulie.core.plan import Eligibility, FeedbackHold, PerformanceFloor, eligibility
+from joulie.core.selector import LabelSelector
+from joulie.core.store import ClusterSnapshot
 
 
 @dataclass(frozen=True, slots=True)
-class UnmetReport:
-    pod_uid: str
-    pod_key: str
-    source: str
-    cpu_millis: int = 0
+class FeedbackState:
+    holds: Mapping[str, FeedbackHold]
+    """Holds to keep writing, by node."""
+    active: frozenset[str]
+    """Nodes the active holds pin to performance."""
+    unmet: tuple[PodInfo, ...]
+    """Waiting performance pods to promote for now (not covered, and a promotion could help)."""
 
 
-class UnmetDemand:
-    """Thread-safe inbox of unmet performance pods, drained by each reconcile."""
-
-    def __init__(self, cooldown_seconds: float = 15.0) -> None:
-        self._lock = threading.Lock()
-        self._inbox: dict[str, UnmetReport] = {}
-        self._counted_at: dict[str, float] = {}
-        self.cooldown = cooldown_seconds
-
-    def report(self, pod_uid: str, pod_key: str, source: str, now: float, cpu_millis: int = 0) -> bool:
-        """Record an unmet pod; ``False`` when it was already counted within the cooldown."""
-        with self._lock:
-            last = self._counted_at.get(pod_uid)
-            if pod_uid in self._inbox or (last is not None and now - last < self.cooldown):
-                return False
-            self._inbox[pod_uid] = UnmetReport(pod_uid, pod_key, source, cpu_millis)
+def could_help(pod: PodInfo, snapshot: ClusterSnapshot, current: Mapping[str, Profile | None],
+               selector: LabelSelector) -> bool:
+    """Would promoting some eligible eco node give this pod room?"""
+    for name, node in snapshot.nodes.items():
+        if current.get(name, node.profile_label) == PERFORMANCE:
+            continue
+        if eligibility(node, selector) is not Eligibility.ELIGIBLE:
+            continue
+        free = node.cpu_allocatable_millis - snapshot.cpu_requested_millis.get(name, 0)
+        if node.cpu_allocatable_millis == 0 or free >= pod.cpu_request_millis:
             return True
-
-    def forget(self, pod_uid: str) -> None:
-        """The pod was placed or deleted: it no longer counts."""
-        with self._lock:
-            self._inbox.pop(pod_uid, None)
-            self._counted_at.pop(pod_uid, None)
-
-    def take(self, now: float) -> list[UnmetReport]:
-        """Reports since the last call; they enter their cooldown."""
-        with self._lock:
-            reports = list(self._inbox.values())
-            self._inbox.clear()
-            for r in reports:
-                self._counted_at[r.pod_uid] = now
-            expired = [uid for uid, t in self._counted_at.items() if now - t >= self.cooldown]
-            for uid in expired:
-                del self._counted_at[uid]
-            return reports
-
-    def pending(self) -> int:
-        with self._lock:
-            return len(self._inbox)
+    return False
 
 
-def next_floor(
-    previous: PerformanceFloor | None,
-    performance_nodes_now: int,
-    unmet: list[UnmetReport],
+def feedback_state(
+    observed: Mapping[str, FeedbackHold],
+    snapshot: ClusterSnapshot,
     now: float,
-    pods_per_node: int,
-    hold_seconds: float,
-) -> PerformanceFloor | None:
-    """The performance-node floor after ``unmet`` new reports.
-
-    One more performance node per ``pods_per_node`` unmet pods (at least one), on
-    top of what the cluster has now, held for ``hold_seconds`` so the next periodic
-    tick does not undo the promotion before the pods land.
-    """
-    active = previous if previous is not None and previous.active(now) else None
-    if not unmet:
-        return active
-    extra = max(1, math.ceil(len(unmet) / pods_per_node))
-    wanted = performance_nodes_now + extra
-    if active is not None:
-        wanted = max(wanted, active.nodes)
-    sample = ", ".join(r.pod_key for r in unmet[:3]) + (" ..." if len(unmet) > 3 else "")
-    reason = (
-        f"{len(unmet)} performance pod{'s' if len(unmet) != 1 else ''} found no node ({sample}); "
-        f"promoting {extra} more"
+    current: Mapping[str, Profile | None],
+    selector: LabelSelector,
+) -> FeedbackState:
+    waiting = snapshot.pending_performance
+    holds: dict[str, FeedbackHold] = {}
+    active: set[str] = set()
+    covered: set[str] = set()
+    for node, hold in observed.items():
+        if node not in snapshot.nodes:
+            continue
+        still_waiting = [uid for uid in hold.pods if uid in waiting]
+        is_active = now < hold.until and (bool(still_waiting) or snapshot.performance_pods.get(node, 0) > 0)
+        if is_active or still_waiting:
+            holds[node] = hold
+            covered.update(still_waiting)
+        if is_active:
+            active.add(node)
+    unmet = tuple(
+        pod for uid, pod in sorted(waiting.items())
+        if pod.unschedulable and uid not in covered and could_help(pod, snapshot, current, selector)
     )
-    return PerformanceFloor(nodes=wanted, until=now + hold_seconds, reason=reason)
+    return FeedbackState(holds, frozenset(active), unmet)
+
+
+def _sample(pods: Sequence[PodInfo]) -> str:
+    return ", ".join(p.key for p in pods[:3]) + (" ..." if len(pods) > 3 else "")
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'s' if n != 1 else ''}"
+
+
+def promotion_floor(placed: Sequence[PodInfo], performance_now: int, extra: int, until: float) -> PerformanceFloor:
+    """The floor a promotion asks for: ``extra`` nodes on top of what runs performance now."""
+    reason = f"{_plural(len(placed), 'performance pod')} found no node ({_sample(placed)}); promoting {extra} more"
+    return PerformanceFloor(nodes=performance_now + extra, until=until, reason=reason)
+
+
+def held_floor(state: FeedbackState, waiting: Mapping[str, PodInfo]) -> PerformanceFloor | None:
+    """The floor the active holds keep (for ``/plan``), ``None`` without one."""
+    if not state.active:
+        return None
+    holds = [state.holds[n] for n in sorted(state.active)]
+    pods = [waiting[uid] for h in holds for uid in sorted(h.pods) if uid in waiting]
+    reason = (f"{_plural(len(holds), 'node')} held performance for performance pods that found no node"
+              + (f" ({_plural(len(pods), 'still waiting')}: {_sample(pods)})" if pods else ""))
+    return PerformanceFloor(nodes=len(holds), until=max(h.until for h in holds), reason=reason)
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """An eco node a promotion could use, and the CPU it has free (``None``: unknown, room for anything)."""
+
+    name: str
+    free_millis: int | None
+
+
+def place_unmet(unmet: Sequence[PodInfo], candidates: Sequence[Candidate], pods_per_node: int
+                ) -> dict[str, list[PodInfo]]:
+    """Which candidate nodes to promote, and for which pods: first fit, largest request first, at most
+    ``pods_per_node`` pods a node, candidates in their order of preference. A promotion goes where its
+    pods fit, so the pods it was made for can land at once."""
+    free = {c.name: c.free_millis for c in candidates}
+    chosen: dict[str, list[PodInfo]] = {}
+    for pod in sorted(unmet, key=lambda p: (-p.cpu_request_millis, p.uid)):
+        for c in candidates:
+            room = free[c.name]
+            if len(chosen.get(c.name, ())) >= pods_per_node or (room is not None and room < pod.cpu_request_millis):
+                continue
+            chosen.setdefault(c.name, []).append(pod)
+            if room is not None:
+                free[c.name] = room - pod.cpu_request_millis
+            break
+    return chosen
+
+
+__all__ = ["Candidate", "FeedbackState", "could_help", "feedback_state", "held_floor", "place_unmet",
+           "promotion_floor"]

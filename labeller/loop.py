@@ -13,22 +13,26 @@ import threading
 import time
 from typing import Callable
 
-from labeller import metrics
-
 log = logging.getLogger(__name__)
 
 
+def _ignore(_: str) -> None:
+    pass
+
+
 class Triggers:
-    def __init__(self, interval_seconds: float = 30.0, debounce_seconds: float = 0.2) -> None:
+    def __init__(self, interval_seconds: float = 30.0, debounce_seconds: float = 0.2,
+                 count: Callable[[str], None] = _ignore) -> None:
         self.interval = interval_seconds
         self.debounce = debounce_seconds
+        self._count = count
         self._cond = threading.Condition()
         self._reasons: list[str] = []
         self._stopped = False
 
     def request(self, reason: str) -> None:
         """Ask for a reconcile soon (within the debounce window)."""
-        metrics.TRIGGERS.labels(trigger=reason.split(":", 1)[0]).inc()
+        self._count(reason)
         with self._cond:
             self._reasons.append(reason)
             self._cond.notify_all()
@@ -37,10 +41,6 @@ class Triggers:
         with self._cond:
             self._stopped = True
             self._cond.notify_all()
-
-    @property
-    def stopped(self) -> bool:
-        return self._stopped
 
     def wait(self) -> str | None:
         """Block until the next reconcile is due; returns its reason, ``None`` once stopped."""
@@ -60,18 +60,14 @@ class Triggers:
         return first if len(reasons) == 1 else f"{first.split(':', 1)[0]}: {first} (+{len(reasons) - 1} more)"
 
 
-def run_loop(
-    triggers: Triggers,
-    reconcile: Callable[[str], object],
-    is_leader: Callable[[], bool] = lambda: True,
-) -> None:
+def run_loop(triggers: Triggers, reconcile: Callable[[str], object],
+             count_error: Callable[[str], None] = _ignore) -> None:
     """Reconcile on every trigger until stopped; an exception never ends the loop."""
     reason: str | None = "startup"
     while reason is not None:
-        if is_leader():
-            try:
-                reconcile(reason)
-            except Exception:  # noqa: BLE001 - the loop must survive anything
-                metrics.ERRORS.labels(stage="reconcile").inc()
-                log.exception("reconcile failed; retrying on the next trigger")
+        try:
+            reconcile(reason)
+        except Exception:
+            count_error("reconcile")
+            log.exception("reconcile failed; retrying on the next trigger")
         reason = triggers.wait()

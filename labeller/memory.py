@@ -10,7 +10,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
 from joulie.api.v1alpha1 import NodePowerProfile
-from labeller.reconciler import ProfileCache, WriteError
+from labeller.profiles import ProfileCache
+from labeller.writes import WriteError
 from joulie.core.store import ClusterStore
 
 

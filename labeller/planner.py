@@ -4,8 +4,9 @@ Steps, each with its reason recorded:
 
 1. **Eligibility**: nodes matching the selector, not cordoned, not reserved.
 2. **Policy**: how many nodes should be performance (or a fixed assignment).
-3. **Feedback floor**: the extender saw performance pods with nowhere to go; keep
-   at least that many performance nodes for a while (see :mod:`labeller.feedback`).
+3. **Feedback**: performance pods the scheduler found no node for raise the target
+   by one node per ``feedback_pods_per_node``; the nodes promoted for them carry a
+   hold that keeps them performance while those pods wait (:mod:`labeller.feedback`).
 4. **Choice** (churn-aware, unlike upstream's name order): keep nodes in their
    current profile where the count allows; when some must go eco pick those with
    the fewest performance pods; when some must be promoted pick draining nodes
@@ -24,10 +25,19 @@ from typing import Any, Mapping
 
 from joulie.api.labels import ECO, PERFORMANCE, Profile
 from joulie.core.guard import NodeState, guard
-from joulie.core.model import NodeInfo
-from joulie.core.plan import CapSettings, Eligibility, NodeDecision, PerformanceFloor, Plan, eligibility
+from joulie.core.model import NodeInfo, PodInfo
+from joulie.core.plan import (
+    CapSettings,
+    Eligibility,
+    FeedbackHold,
+    NodeDecision,
+    PerformanceFloor,
+    Plan,
+    eligibility,
+)
 from joulie.core.store import ClusterSnapshot
 from labeller.config import PlannerConfig
+from labeller.feedback import Candidate, FeedbackState, feedback_state, held_floor, place_unmet, promotion_floor
 from labeller.policies import Policy, PolicyInput
 
 
@@ -58,14 +68,15 @@ class Planner:
         now: float,
         previous: Plan | None = None,
         since: Mapping[str, float] | None = None,
-        floor: PerformanceFloor | None = None,
+        holds: Mapping[str, FeedbackHold] | None = None,
     ) -> Plan:
         """Decide every eligible node.
 
         ``previous`` (the last plan) is the freshest record of each node's current
         profile; nodes absent from it fall back to their labels. ``since`` gives, per
-        node, when it entered that profile (from the NodePowerProfile annotation after
-        a restart).
+        node, when it entered that profile, and ``holds`` the feedback promotions it
+        carries (both from the NodePowerProfiles, so a restarted or newly elected
+        labeller plans as its predecessor did).
         """
         eligible: list[NodeInfo] = []
         skipped: dict[str, Eligibility] = {}
@@ -85,20 +96,49 @@ class Planner:
         for node in eligible:
             if node.name in prev:
                 current[node.name] = prev[node.name].profile
-                if prev[node.name].since is not None:
-                    since_map[node.name] = prev[node.name].since  # type: ignore[assignment]
+                prev_since = prev[node.name].since
+                if prev_since is not None:
+                    since_map[node.name] = prev_since
             else:
                 current[node.name] = node.profile_label
         perf_pods = snapshot.performance_pods
+        config = self.config
 
+        order = {n: i for i, n in enumerate(names)}
         target = result.performance_nodes
         floor_note = ""
-        active_floor = floor if floor is not None and floor.active(now) and result.fixed is None else None
-        if active_floor is not None and active_floor.nodes > target:
-            target = min(active_floor.nodes, len(names))
-            floor_note = f"; raised to {target} by feedback: {active_floor.reason}"
+        floor: PerformanceFloor | None = None
+        fb = FeedbackState({}, frozenset(), ())
+        node_holds: dict[str, FeedbackHold] = {}
+        placed: list[PodInfo] = []
+        if result.fixed is None and config.feedback_hold_seconds > 0:
+            fb = feedback_state(holds or {}, snapshot, now, current, self.selector)
+            node_holds.update(fb.holds)
+            if fb.unmet:
+                until = now + config.feedback_hold_seconds
+                candidates = [
+                    Candidate(n.name, n.cpu_allocatable_millis - snapshot.cpu_requested_millis.get(n.name, 0)
+                              if n.cpu_allocatable_millis > 0 else None)
+                    for n in sorted(eligible, key=lambda n: (-perf_pods.get(n.name, 0), order[n.name]))
+                    if current.get(n.name) != PERFORMANCE and n.name not in fb.active
+                ]
+                for name, pods in place_unmet(fb.unmet, candidates, config.feedback_pods_per_node).items():
+                    node_holds[name] = FeedbackHold(until=until, pods=frozenset(p.uid for p in pods))
+                    placed.extend(pods)
+            if placed:
+                performance_now = previous.performance_count if previous else sum(
+                    1 for n in snapshot.nodes.values() if n.profile_label == PERFORMANCE
+                )
+                promoted = len(node_holds) - len(fb.holds)
+                floor = promotion_floor(placed, performance_now, promoted, now + config.feedback_hold_seconds)
+                if floor.nodes > target:
+                    target = min(floor.nodes, len(names))
+                    floor_note = f"; raised to {target} by feedback: {floor.reason}"
+            else:
+                floor = held_floor(fb, snapshot.pending_performance)
+        pinned = {n for n in fb.active if n in current} | (set(node_holds) - set(fb.holds))
 
-        dwell = self.config.dwell_seconds
+        dwell = config.dwell_seconds
 
         def held_by_dwell(name: str) -> float:
             """Seconds of dwell left for a performance node (0 when free to go eco)."""
@@ -107,15 +147,16 @@ class Planner:
             return max(0.0, since_map[name] + dwell - now)
 
         held = {n: held_by_dwell(n) for n in names}
-        order = {n: i for i, n in enumerate(names)}
 
         if result.fixed is not None:
             planned: dict[str, Profile] = dict(result.fixed)
             why_map = {n: "fixed by policy" for n in names}
+            ranked = names
         else:
             ranked = sorted(
                 names,
                 key=lambda n: (
+                    n not in pinned,
                     held[n] <= 0,
                     current.get(n) != PERFORMANCE,
                     -perf_pods.get(n, 0),
@@ -139,14 +180,17 @@ class Planner:
         for name in names:
             profile = planned.get(name, PERFORMANCE)
             reason = f"{result.reason}{floor_note}; {why_map[name]}"
-            if profile == ECO and held[name] > 0:
+            if profile == ECO and name in pinned:
+                profile = PERFORMANCE
+                reason += f"; held performance by feedback ({node_holds[name].until - now:.0f}s left)"
+            elif profile == ECO and held[name] > 0:
                 profile = PERFORMANCE
                 reason += f"; held performance by minimum dwell ({held[name]:.0f}s left)"
             pods = perf_pods.get(name, 0)
             state = guard(profile, pods)
             if state is NodeState.DRAINING_PERFORMANCE:
                 reason += f"; draining until its {pods} performance pod{'s' if pods != 1 else ''} finish"
-                if self.config.draining_caps == PERFORMANCE:
+                if config.draining_caps == PERFORMANCE:
                     reason += " (performance caps kept until then)"
             was = current.get(name)
             node_since = since_map.get(name) if was == profile else now
@@ -158,6 +202,7 @@ class Planner:
                     performance_pods=pods,
                     reason=reason,
                     since=node_since,
+                    hold=node_holds.get(name),
                 )
             )
         return Plan(
@@ -168,5 +213,6 @@ class Planner:
             target_performance=target,
             nodes=tuple(decisions),
             skipped=skipped,
-            floor=active_floor,
+            floor=floor,
+            unmet_pods=len(placed),
         )

@@ -1,27 +1,30 @@
-"""What a running labeller offers the processes around it (the extender, /plan, probes).
+"""What a running labeller offers the processes around it (the extender, ``/plan``, probes).
 
-``joulie serve`` answers the scheduler from these, whether the labeller runs
-against a live cluster (:mod:`labeller.kube.run`) or a snapshot file
-(:class:`labeller.runtime.SnapshotRuntime`).
+``joulie serve`` answers the scheduler from these, whether the labeller runs against a
+live cluster (:class:`labeller.kube.run.KubeRuntime`) or a snapshot file
+(:class:`SnapshotRuntime`).
 """
 
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from typing import Protocol
 
-from labeller.feedback import UnmetDemand
-from labeller.memory import InMemoryCluster
-from labeller.planner import Plan, Planner
-from labeller.reconciler import ProfileCache, Reconciler
+from joulie.core.model import PodInfo
+from joulie.core.plan import Plan
 from joulie.core.selector import LabelSelector
 from joulie.core.store import ClusterStore
+from labeller.memory import InMemoryCluster
+from labeller.metrics import LabellerMetrics
+from labeller.planner import Planner
+from labeller.profiles import ProfileCache
+from labeller.reconciler import Reconciler
 
 
 class LabellerRuntime(Protocol):
     store: ClusterStore
     profiles: ProfileCache
-    unmet: UnmetDemand
     selector: LabelSelector
 
     def latest_plan(self) -> Plan | None:
@@ -29,6 +32,9 @@ class LabellerRuntime(Protocol):
 
     def request_reconcile(self, reason: str) -> None:
         """Ask for a reconcile soon (debounced); returns immediately."""
+
+    def unplaceable(self, pod: PodInfo) -> None:
+        """The extender's filter left no node for this pending performance pod."""
 
     def ready(self) -> tuple[bool, str]:
         """(caches synced and API reachable, why not)."""
@@ -44,17 +50,19 @@ class LabellerRuntime(Protocol):
 class SnapshotRuntime:
     """A labeller over a snapshot file: no cluster, writes land in memory.
 
-    Reconcile requests are served synchronously, so ``/plan`` right after a
-    filter that found no node already shows the promotion.
+    The runtime plays the API server and the scheduler's bookkeeping: a pending pod the
+    extender found no node for is marked ``Unschedulable``, as kube-scheduler would mark it.
+    Reconcile requests are served synchronously, so ``/plan`` right after such a filter
+    already shows the promotion.
     """
 
-    def __init__(self, store: ClusterStore, profiles: ProfileCache, planner: Planner) -> None:
+    def __init__(self, store: ClusterStore, profiles: ProfileCache, planner: Planner,
+                 metrics: LabellerMetrics | None = None) -> None:
         self.store = store
         self.profiles = profiles
-        self.unmet = UnmetDemand()
         self.selector = planner.selector
         self.cluster = InMemoryCluster(store, profiles)
-        self.reconciler = Reconciler(store, profiles, planner, self.cluster, self.unmet)
+        self.reconciler = Reconciler(store, profiles, planner, self.cluster, metrics=metrics)
         self._lock = threading.Lock()
 
     def latest_plan(self) -> Plan | None:
@@ -63,6 +71,11 @@ class SnapshotRuntime:
     def request_reconcile(self, reason: str) -> None:
         with self._lock:
             self.reconciler.reconcile(reason)
+
+    def unplaceable(self, pod: PodInfo) -> None:
+        if not pod.unschedulable:
+            self.store.put_pod(replace(pod, unschedulable=True))
+        self.request_reconcile(f"extender: performance pod {pod.key} found no performance node")
 
     def ready(self) -> tuple[bool, str]:
         return True, "snapshot loaded"

@@ -14,7 +14,7 @@ from typing import Any, Iterator
 import orjson
 import yaml
 
-from labeller.reconciler import ProfileCache
+from labeller.profiles import ProfileCache
 from joulie.core.store import ClusterStore
 
 

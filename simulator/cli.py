@@ -15,7 +15,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from joulie.cliutil import ConfigError, add_cap_flags, cap_settings, env, env_bool, parse_params
+from joulie.cliutil import ConfigError, env, env_bool, parse_params
+from labeller.cli import add_cap_flags, cap_settings
 from joulie.validation import validation_details
 from simulator.workload import GeneratorConfig, TraceError, read_jsonl, write_jsonl
 

@@ -12,9 +12,9 @@ Joulie makes runs through the production objects, wired as in a cluster:
   NodePowerProfiles in the profile cache, as a watch would deliver them;
 - the simulated agent reads each node's NodePowerProfile and applies its caps;
 - with the extender configured, placement calls :mod:`joulie.core.supply`; performance
-  pods with nowhere to go are reported to :class:`labeller.feedback.UnmetDemand`
-  (extender) or marked ``Unschedulable`` in the store (scheduler), and trigger an
-  immediate reconcile.
+  pods with nowhere to go (no node left by the scheduler's filters or the extender's)
+  are marked ``Unschedulable`` in the store, as kube-scheduler marks them, and
+  trigger an immediate reconcile (:mod:`labeller.feedback`).
 
 Time advances in fixed steps (scheduling and reconciles happen at step boundaries);
 within a step each node is event-driven: its power and speeds are constant between
@@ -35,11 +35,12 @@ from typing import Callable, Mapping, Sequence
 from joulie.api.labels import MANAGED_LABEL, PERFORMANCE, POWER_PROFILE_LABEL
 from joulie.api.v1alpha1 import npp_name
 from labeller.config import PlannerConfig
-from labeller.feedback import UnmetDemand
 from labeller.memory import InMemoryCluster
 from joulie.core.model import NodeInfo, PodInfo
 from labeller.planner import Planner
-from labeller.reconciler import ProfileCache, Reconciler
+from labeller.metrics import LabellerMetrics
+from labeller.profiles import ProfileCache
+from labeller.reconciler import Reconciler
 from joulie.core.store import ClusterStore
 import joulie.core.supply as decide
 from simulator.hardware import NodeClass, Operating, effective_cpu_cap, effective_gpu_cap, node_operating
@@ -254,12 +255,12 @@ class Simulation:
         for node in self.nodes:
             self.store.put_node(node.info)
         self.profiles = ProfileCache()
-        self.unmet = UnmetDemand()
         self.cluster = InMemoryCluster(self.store, self.profiles)
         self.reconciler: Reconciler | None = None
         if spec.planner is not None:
             self.reconciler = Reconciler(
-                self.store, self.profiles, Planner(spec.planner), self.cluster, self.unmet,
+                self.store, self.profiles, Planner(spec.planner), self.cluster,
+                metrics=LabellerMetrics(),  # a private registry: simulated reconciles move no real counter
                 clock=lambda: EPOCH + self.now,
             )
         self._supply: dict[str, decide.Supply | None] = {}
@@ -348,21 +349,18 @@ class Simulation:
             left.append((request, record))
             if request.demand != PERFORMANCE:
                 continue
-            if placement is not None and placement.failed_at == "extender":
-                if self.unmet.report(request.uid, request.key, "extender", EPOCH + self.now, request.cpu_millis):
-                    unmet_performance = True
-            else:
-                info = self.store.pod(request.uid)
-                if info is not None and not info.unschedulable:
-                    self.store.put_pod(replace(info, unschedulable=True))
-                    unmet_performance = True
+            # kube-scheduler marks the pod Unschedulable whether its own filters or the
+            # extender's left no node; the labeller reads that condition from the store.
+            info = self.store.pod(request.uid)
+            if info is not None and not info.unschedulable:
+                self.store.put_pod(replace(info, unschedulable=True))
+                unmet_performance = True
         return left, unmet_performance
 
     def _bind(self, request: PodRequest, record: JobRecord, node: SimNode) -> None:
         info = self.store.pod(request.uid)
         if info is not None:
             self.store.put_pod(replace(info, node_name=node.name, phase="Running", unschedulable=False))
-        self.unmet.forget(request.uid)
         record.start = self.now
         record.node = node.name
         record.start_profile = node.labels.get(POWER_PROFILE_LABEL, "unmanaged")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from labeller.config import PlannerConfig
 from joulie.core.guard import NodeState, guard, is_safe
-from joulie.core.plan import Eligibility, PerformanceFloor
+from joulie.core.plan import Eligibility
 from labeller.planner import Planner
 from joulie.core.store import ClusterStore
 from tests.builders import node, pod
@@ -17,9 +17,13 @@ def make_store(nodes, pods=()):
     return store
 
 
-def plan_for(store, now=1000.0, previous=None, since=None, floor=None, **cfg):
+def plan_for(store, now=1000.0, previous=None, since=None, holds=None, **cfg):
     cfg.setdefault("policy", "static_partition")
-    return Planner(PlannerConfig(**cfg)).plan(store.snapshot(), now, previous=previous, since=since, floor=floor)
+    return Planner(PlannerConfig(**cfg)).plan(store.snapshot(), now, previous=previous, since=since, holds=holds)
+
+
+def holds_of(plan):
+    return {d.name: d.hold for d in plan.nodes if d.hold is not None}
 
 
 def profiles(plan):
@@ -134,14 +138,51 @@ def test_since_carries_over_and_resets_on_change():
     assert flipped.decision("a").since == 200.0 and flipped.decision("b").since == 20.0
 
 
-def test_floor_raises_target_until_expiry():
-    store = make_store([node(n, "eco", False) for n in "abcd"])
-    floor = PerformanceFloor(nodes=2, until=1100.0, reason="2 performance pods found no node")
-    plan = plan_for(store, now=1000.0, floor=floor, policy_params={"hp_frac": 0.0})
-    assert plan.performance_count == 2 and plan.target_performance == 2
-    assert "raised to 2 by feedback" in plan.decision("a").reason
-    expired = plan_for(store, now=1200.0, floor=floor, policy_params={"hp_frac": 0.0})
-    assert expired.performance_count == 0
+def test_unschedulable_performance_pods_raise_the_target_and_the_promoted_nodes_hold_them():
+    waiting = [pod(f"w{i:02d}", None, "performance", unschedulable=True) for i in range(12)]
+    store = make_store([node(n, "eco", False) for n in "abcd"], waiting)
+    plan = plan_for(store, now=1000.0, policy_params={"hp_frac": 0.0}, feedback_pods_per_node=10)
+    assert plan.performance_count == 2 and plan.target_performance == 2  # ceil(12 / 10) nodes
+    assert "raised to 2 by feedback: 12 performance pods found no node" in plan.decision("a").reason
+    holds = holds_of(plan)
+    assert sorted(holds) == ["a", "b"] and all(h.until == 1120.0 for h in holds.values())
+    assert sorted(len(h.pods) for h in holds.values()) == [2, 10]
+    assert set().union(*(h.pods for h in holds.values())) == {p["metadata"]["uid"] for p in waiting}
+    assert plan.unmet_pods == 12 and plan.floor is not None and plan.floor.nodes == 2
+
+
+def test_a_hold_pins_its_node_while_its_pods_wait_and_counts_them_once():
+    store = make_store([node(n, "eco", False) for n in "abc"], [pod("w", None, "performance", unschedulable=True)])
+    first = plan_for(store, now=1000.0, policy_params={"hp_frac": 0.0})
+    holds = holds_of(first)
+    assert list(holds) == ["a"]
+    # the next ticks: still waiting (say a taint no promotion fixes) -> the same node, never a second one
+    for now in (1030.0, 1060.0, 1500.0):
+        later = plan_for(store, now=now, holds=holds, policy_params={"hp_frac": 0.0})
+        assert later.unmet_pods == 0 and holds_of(later) == holds
+        assert [d.name for d in later.nodes if d.profile == "performance"] == (["a"] if now < 1120 else [])
+    assert "held performance by feedback" in plan_for(store, now=1030.0, holds=holds,
+                                                      policy_params={"hp_frac": 0.0}).decision("a").reason
+
+
+def test_a_hold_ends_with_the_pods_it_was_for():
+    store = make_store([node(n, "eco", False) for n in "ab"], [pod("w", None, "performance", unschedulable=True)])
+    holds = holds_of(plan_for(store, now=1000.0, policy_params={"hp_frac": 0.0}))
+    store.delete_pod("uid-default-w")
+    gone = plan_for(store, now=1010.0, holds=holds, policy_params={"hp_frac": 0.0})
+    assert gone.performance_count == 0 and holds_of(gone) == {} and gone.floor is None
+    # landed on its node: the node runs a performance pod, the hold keeps it until expiry
+    store.upsert_pod(pod("w", "a", "performance"))
+    landed = plan_for(store, now=1010.0, holds=holds, policy_params={"hp_frac": 0.0})
+    assert landed.decision("a").profile == "performance" and landed.decision("a").hold == holds["a"]
+    expired = plan_for(store, now=1200.0, holds=holds, policy_params={"hp_frac": 0.0})
+    assert expired.decision("a").state is NodeState.DRAINING_PERFORMANCE and holds_of(expired) == {}
+
+
+def test_feedback_hold_zero_means_no_feedback_promotions():
+    store = make_store([node(n, "eco", False) for n in "ab"], [pod("w", None, "performance", unschedulable=True)])
+    plan = plan_for(store, policy_params={"hp_frac": 0.0}, feedback_hold_seconds=0)
+    assert plan.performance_count == 0 and plan.unmet_pods == 0
 
 
 def test_caps_follow_profile():

@@ -7,7 +7,6 @@ from hypothesis import strategies as st
 
 from joulie.api.v1alpha1 import npp_name
 from labeller.config import PlannerConfig
-from labeller.feedback import UnmetDemand
 from joulie.core.guard import NodeState, is_safe
 from labeller.memory import InMemoryCluster
 from labeller.planner import Planner
@@ -31,7 +30,7 @@ def setup(nodes, pods=(), **cfg):
     store.replace_pods(pods)
     cluster = InMemoryCluster(store, profiles)
     clock = Clock()
-    rec = Reconciler(store, profiles, Planner(PlannerConfig(**cfg)), cluster, UnmetDemand(), clock=clock)
+    rec = Reconciler(store, profiles, Planner(PlannerConfig(**cfg)), cluster, clock=clock)
     return store, profiles, cluster, rec, clock
 
 
@@ -85,7 +84,7 @@ def test_cordoned_node_keeps_its_profile():
 def test_write_failure_does_not_stop_other_nodes():
     store, profiles, cluster, rec, _ = setup([node("a"), node("b"), node("c")])
 
-    from labeller.reconciler import WriteError
+    from labeller.writes import WriteError
 
     original = cluster.apply_profile
 

@@ -85,6 +85,21 @@ class PerformanceFloor:
 
 
 @dataclass(frozen=True, slots=True)
+class FeedbackHold:
+    """A node promoted for performance pods that found no node.
+
+    It stays performance until ``until`` while those pods still need it, and the pods it
+    was promoted for never promote another node while they wait: one stuck pod costs at
+    most one node. Written into the node's NodePowerProfile (annotations), so every
+    replica plans with it and a failover neither loses nor invents it.
+    """
+
+    until: float
+    pods: frozenset[str]
+    """UIDs of the pending performance pods the promotion was for."""
+
+
+@dataclass(frozen=True, slots=True)
 class NodeDecision:
     name: str
     state: NodeState
@@ -93,6 +108,8 @@ class NodeDecision:
     reason: str
     since: float | None
     """When the node entered its current profile (unix seconds), if known."""
+    hold: FeedbackHold | None = None
+    """The feedback promotion this node carries, if any (kept in its NodePowerProfile)."""
 
     @property
     def profile(self) -> Profile:
@@ -129,6 +146,8 @@ class Plan:
     skipped: Mapping[str, Eligibility] = field(default_factory=dict)
     """Nodes matching the selector that are not managed now (cordoned, reserved), and why."""
     floor: PerformanceFloor | None = None
+    unmet_pods: int = 0
+    """Waiting performance pods this plan promoted nodes for (new feedback)."""
     _index: dict[str, NodeDecision] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -34,6 +34,8 @@ class ClusterSnapshot:
     """Active performance pods bound to each node."""
     cpu_requested_millis: Mapping[str, int]
     """CPU requested by active pods bound to each node."""
+    pending_performance: Mapping[str, PodInfo]
+    """Active performance pods not bound to a node yet, by UID (the queue feedback reads)."""
     resource_version: int
     """Bumps on every change: equal versions mean nothing changed."""
 
@@ -47,7 +49,7 @@ class ClusterStore:
         self._perf_pending = 0
         self._perf_by_node: Counter[str] = Counter()
         self._cpu_by_node: Counter[str] = Counter()
-        self._unschedulable_perf: dict[str, PodInfo] = {}
+        self._pending_perf: dict[str, PodInfo] = {}
         self._version = 0
 
     # ------------------------------------------------------------ reading
@@ -79,7 +81,7 @@ class ClusterStore:
     def unschedulable_performance(self) -> list[PodInfo]:
         """Pending performance pods the scheduler found no node for."""
         with self._lock:
-            return list(self._unschedulable_perf.values())
+            return [p for p in self._pending_perf.values() if p.unschedulable]
 
     def __len__(self) -> int:
         return len(self._nodes)
@@ -96,6 +98,7 @@ class ClusterStore:
                 ),
                 performance_pods={k: v for k, v in self._perf_by_node.items() if v > 0},
                 cpu_requested_millis={k: v for k, v in self._cpu_by_node.items() if v > 0},
+                pending_performance=dict(self._pending_perf),
                 resource_version=self._version,
             )
 
@@ -183,7 +186,7 @@ class ClusterStore:
             self._perf_pending = 0
             self._perf_by_node = Counter()
             self._cpu_by_node = Counter()
-            self._unschedulable_perf = {}
+            self._pending_perf = {}
             for pod in fresh.values():
                 self._account(pod, +1)
             self._version += 1
@@ -195,10 +198,10 @@ class ClusterStore:
         if pod.node_name is None:
             if pod.demand == PERFORMANCE:
                 self._perf_pending += sign
-                if pod.unschedulable and sign > 0:
-                    self._unschedulable_perf[pod.uid] = pod
+                if sign > 0:
+                    self._pending_perf[pod.uid] = pod
                 else:
-                    self._unschedulable_perf.pop(pod.uid, None)
+                    self._pending_perf.pop(pod.uid, None)
             return
         self._cpu_by_node[pod.node_name] += sign * pod.cpu_request_millis
         if pod.demand == PERFORMANCE:

@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 from kubernetes import client as k8s
 
-from labeller.kube.client import ApiError, request_json
+from joulie.kube.client import ApiError, request_json
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,6 @@ Safety rules the runtime enforces:
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import signal
@@ -29,21 +28,28 @@ from typing import Any, Callable
 
 import orjson
 from kubernetes import client as k8s
+from prometheus_client import REGISTRY
 
 from joulie.api.v1alpha1 import NPP_PLURAL
+from joulie.core.model import NodeInfo, PodInfo
+from joulie.core.plan import Plan
+from joulie.core.store import ClusterStore
+from joulie.kube.client import NODES_PATH, NPP_PATH, PODS_PATH, ApiError, KubeConfigError, api_host, \
+    build_api_client, list_all
+from joulie.kube.informer import Informer
 from joulie.probes import ProbeServer
 from labeller.config import PlannerConfig
-from labeller.feedback import UnmetDemand
-from labeller.kube.client import NODES_PATH, NPP_PATH, PODS_PATH, build_api_client
-from labeller.kube.informer import Informer
+from labeller.executor import ReconcileResult
 from labeller.kube.leader import LeaderElector
 from labeller.kube.triggers import node_trigger, nodes_relist_trigger, pod_trigger, profile_trigger
 from labeller.kube.writer import DryRunWriter, KubeWriter
 from labeller.loop import Triggers, run_loop
-from joulie.core.model import NodeInfo, PodInfo
-from labeller.planner import Plan, Planner
-from labeller.reconciler import ProfileCache, Reconciler, ReconcileResult
-from joulie.core.store import ClusterStore
+from labeller.metrics import LabellerMetrics
+from labeller.planner import Planner
+from labeller.profiles import ProfileCache
+from labeller.reconciler import Reconciler
+from labeller.settings import LoopSettings
+from labeller.writes import StateWriter
 
 log = logging.getLogger(__name__)
 
@@ -69,24 +75,27 @@ class KubeRuntime:
         backoff_initial: float = 0.5,
         backoff_max: float = 30.0,
         clock: Callable[[], float] = time.time,
+        metrics: LabellerMetrics | None = None,
     ) -> None:
         self.api = api
         self.planner = planner
+        self.metrics = metrics if metrics is not None else LabellerMetrics()
         self.store = ClusterStore()
         self.profiles = ProfileCache()
-        self.unmet = UnmetDemand()
         self.selector = planner.selector
         self.leader = leader
         self.dry_run = dry_run
         if leader is not None:
             leader.on_started_leading = lambda: self.request_reconcile("leader: acquired the lease")
-        self.writer: Any = DryRunWriter() if dry_run else KubeWriter(
+        self.writer: StateWriter = DryRunWriter() if dry_run else KubeWriter(
             api, event_namespace=event_namespace, reporting_instance=identity, allowed=self.is_leader, clock=clock
         )
-        self.reconciler = Reconciler(self.store, self.profiles, planner, self.writer, self.unmet, clock=clock)
-        self.triggers = Triggers(interval, debounce)
-        common = dict(page_size=page_size, watch_timeout_seconds=watch_timeout_seconds,
-                      backoff_initial=backoff_initial, backoff_max=backoff_max)
+        self.reconciler = Reconciler(self.store, self.profiles, planner, self.writer, metrics=self.metrics,
+                                     clock=clock)
+        self.triggers = Triggers(interval, debounce, count=self.metrics.count_trigger)
+        common: dict[str, Any] = dict(page_size=page_size, watch_timeout_seconds=watch_timeout_seconds,
+                                      backoff_initial=backoff_initial, backoff_max=backoff_max,
+                                      count_error=self.metrics.count_error)
         self.informers = [
             Informer(api, NODES_PATH, self._replace_nodes, self._upsert_node, self._delete_node, name="nodes",
                      **common),
@@ -107,6 +116,11 @@ class KubeRuntime:
 
     def request_reconcile(self, reason: str) -> None:
         self.triggers.request(reason)
+
+    def unplaceable(self, pod: PodInfo) -> None:
+        # kube-scheduler records the failure on the pod (PodScheduled=False, Unschedulable);
+        # the watch brings that to every replica, and the plan counts it from there.
+        self.request_reconcile(f"extender: performance pod {pod.key} found no performance node")
 
     def is_leader(self) -> bool:
         return self.leader is None or self.leader.is_leader()
@@ -173,7 +187,7 @@ class KubeRuntime:
             return
         log.info("caches synced", extra={"nodes": len(self.store), "pods": len(self.store.pods()),
                                          "profiles": len(self.profiles.items())})
-        run_loop(self.triggers, self.reconcile_once)
+        run_loop(self.triggers, self.reconcile_once, self.metrics.count_error)
 
     def reconcile_once(self, reason: str) -> ReconcileResult | None:
         """One pass: write as the leader, only plan as a follower, never write on an unready view."""
@@ -243,8 +257,6 @@ class KubeRuntime:
             log.warning("skipping malformed pod: %s", exc)
             return
         old = self.store.put_pod(new)
-        if new.node_name is not None or not new.active:
-            self.unmet.forget(new.uid)
         self._trigger(pod_trigger(old, new, self._is_draining))
 
     def _delete_pod(self, obj: dict[str, Any]) -> None:
@@ -253,7 +265,6 @@ class KubeRuntime:
         except ValueError:
             return
         old = self.store.delete_pod(gone.uid)
-        self.unmet.forget(gone.uid)
         self._trigger(pod_trigger(old, None, self._is_draining))
 
     def _replace_profiles(self, objs: Any) -> None:
@@ -287,21 +298,53 @@ def default_identity() -> str:
     return f"{socket.gethostname()}_{os.getpid()}"
 
 
-def build_runtime(args: argparse.Namespace, config: PlannerConfig, api: k8s.ApiClient) -> KubeRuntime:
-    identity = args.identity or default_identity()
+def build_runtime(settings: LoopSettings, config: PlannerConfig, api: k8s.ApiClient,
+                  metrics: LabellerMetrics | None = None) -> KubeRuntime:
+    identity = settings.identity or default_identity()
     leader = None
-    if args.leader_elect:
-        leader = LeaderElector(api, args.lease_name, args.lease_namespace, identity, args.lease_duration)
+    if settings.leader_elect:
+        leader = LeaderElector(api, settings.lease_name, settings.lease_namespace, identity,
+                               settings.lease_duration_seconds)
     return KubeRuntime(
         api,
         Planner(config),
-        interval=args.interval,
-        debounce=args.debounce,
-        dry_run=args.dry_run,
+        interval=settings.interval_seconds,
+        debounce=settings.debounce_seconds,
+        dry_run=settings.dry_run,
         leader=leader,
         identity=identity,
-        watch_timeout_seconds=getattr(args, "watch_timeout", 300),
+        watch_timeout_seconds=settings.watch_timeout_seconds,
+        metrics=metrics,
     )
+
+
+def load_cluster_state(kubeconfig: str | None, context: str | None) -> tuple[ClusterStore, ProfileCache]:
+    """The store and profiles filled from one list of nodes, pods and NodePowerProfiles.
+
+    For ``joulie plan`` against a live cluster. A cluster without the Joulie CRDs
+    installed has no profiles yet; that is not an error for planning.
+    """
+    api = build_api_client(kubeconfig, context)
+    try:
+        store = ClusterStore()
+        profiles = ProfileCache()
+        try:
+            nodes, _ = list_all(api, NODES_PATH)
+            pods, _ = list_all(api, PODS_PATH, params={"fieldSelector": ACTIVE_PODS})
+        except ApiError as exc:
+            raise KubeConfigError(f"cannot read the cluster at {api_host(api)}: {exc}") from None
+        store.replace_nodes(nodes)
+        store.replace_pods(pods)
+        try:
+            npps, _ = list_all(api, NPP_PATH)
+            profiles.replace(npps)
+        except ApiError as exc:
+            if exc.status != 404:
+                raise KubeConfigError(f"cannot list NodePowerProfiles at {api_host(api)}: {exc}") from None
+            log.warning("NodePowerProfile CRD not installed; planning as if no profile existed")
+        return store, profiles
+    finally:
+        api.close()
 
 
 def summary(result: ReconcileResult | None, runtime: KubeRuntime, **extra: Any) -> dict[str, Any]:
@@ -314,7 +357,8 @@ def summary(result: ReconcileResult | None, runtime: KubeRuntime, **extra: Any) 
             targetPerformance=result.plan.target_performance,
             writes=result.writes,
             errors=result.errors,
-            transitions=[{"node": n, "from": a, "to": b} for n, a, b in result.transitions],
+            transitions=[{"node": t.node, "from": t.was.value if t.was else None, "to": t.now.value}
+                         for t in result.transitions],
         )
     return out
 
@@ -346,15 +390,16 @@ def run_once(runtime: KubeRuntime, sync_timeout: float = 120.0) -> int:
             runtime.leader.release()
 
 
-def run_labeller(args: argparse.Namespace, planner_config: PlannerConfig) -> int:
-    api = build_api_client(args.kubeconfig, args.context)
-    runtime = build_runtime(args, planner_config, api)
+def run_labeller(settings: LoopSettings, planner_config: PlannerConfig, kubeconfig: str | None,
+                 context: str | None) -> int:
+    api = build_api_client(kubeconfig, context)
+    runtime = build_runtime(settings, planner_config, api, LabellerMetrics(REGISTRY))
     log.info("starting labeller", extra={
         "api": api.configuration.host, "policy": planner_config.policy, "selector": planner_config.node_selector,
-        "dryRun": args.dry_run, "leaderElect": args.leader_elect, "interval": args.interval,
+        "dryRun": settings.dry_run, "leaderElect": settings.leader_elect, "interval": settings.interval_seconds,
     })
     try:
-        if args.once:
+        if settings.once:
             return run_once(runtime)
         stop = threading.Event()
 
@@ -364,8 +409,8 @@ def run_labeller(args: argparse.Namespace, planner_config: PlannerConfig) -> int
 
         previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
         probes = None
-        if args.metrics_port:
-            probes = ProbeServer(args.metrics_port, runtime.healthy, runtime.ready)
+        if settings.metrics_port:
+            probes = ProbeServer(settings.metrics_port, runtime.healthy, runtime.ready)
             probes.start()
             log.info("serving /healthz /readyz /metrics", extra={"port": probes.port})
         try:
@@ -385,4 +430,4 @@ def run_labeller(args: argparse.Namespace, planner_config: PlannerConfig) -> int
         sys.stdout.flush()
 
 
-__all__ = ["KubeRuntime", "run_labeller", "run_once", "build_runtime"]
+__all__ = ["KubeRuntime", "build_runtime", "load_cluster_state", "run_labeller", "run_once"]

@@ -14,7 +14,7 @@ from typing import Any, Callable, Mapping
 
 from joulie.api.labels import GENERAL, PERFORMANCE
 from joulie.core.model import NodeInfo, PodInfo
-from labeller.reconciler import ObservedProfile
+from labeller.profiles import ObservedProfile
 from joulie.core.selector import LabelSelector
 
 
@@ -34,6 +34,9 @@ def pod_trigger(old: PodInfo | None, new: PodInfo | None, is_draining: Callable[
         and not (old is not None and old.unschedulable)
     ):
         return f"pod: {new.key} unschedulable ({new.demand})"
+    if _pending_performance(old) and old is not None and old.unschedulable and not _pending_performance(new):
+        # it may have held a node performance (feedback): let the plan release it
+        return f"pod: {old.key} no longer waiting for a performance node"
     if old is not None and old.active and old.demand == PERFORMANCE and old.node_name is not None:
         left = new is None or not new.active or new.node_name != old.node_name
         if left and is_draining(old.node_name):

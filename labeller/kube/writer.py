@@ -29,8 +29,8 @@ from kubernetes import client as k8s
 
 from joulie.api.labels import FIELD_MANAGER
 from joulie.api.v1alpha1 import NodePowerProfile
-from labeller.kube.client import NODES_PATH, NPP_PATH, ApiError, request_json
-from labeller.reconciler import WriteError
+from joulie.kube.client import NODES_PATH, NPP_PATH, ApiError, request_json
+from labeller.writes import WriteError
 
 log = logging.getLogger(__name__)
 

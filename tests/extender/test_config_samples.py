@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from extender.app import create_app
-from extender.cli import register
+from joulie.serve import register
 from joulie.core.classify import classify_pod
 from tests.builders import node, pod
 from tests.extender.conftest import names_body, runtime_of

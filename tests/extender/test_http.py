@@ -58,11 +58,11 @@ def test_captured_request_for_a_performance_pod_on_eco_nodes(fixtures_dir):
 
 
 def test_a_performance_pod_with_no_node_promotes_one_draining_first():
+    waiting = pod("urgent", demand="performance", cpu="2")
     rt = runtime_of([node("e1", "eco"), node("e2", "eco"), node("e3", "eco"),
-                     pod("old-perf", "e2", "performance")], hp_frac=0.0)
+                     pod("old-perf", "e2", "performance"), waiting], hp_frac=0.0)
     assert rt.latest_plan().performance_count == 0 and rt.latest_plan().decision("e2").draining
     client = client_of(rt)
-    waiting = pod("urgent", demand="performance", cpu="2")
     first = client.post("/filter", content=names_body(waiting, ["e1", "e2", "e3"]))
     assert scheduler_filter(True, ["e1", "e2", "e3"], 200, first.content).feasible == []
     plan = client.get("/plan").json()
@@ -72,7 +72,19 @@ def test_a_performance_pod_with_no_node_promotes_one_draining_first():
     retry = client.post("/filter", content=names_body(waiting, ["e1", "e2", "e3"]))
     assert scheduler_filter(True, ["e1", "e2", "e3"], 200, retry.content).feasible == ["e2"]
     metrics = client.get("/metrics").text
-    assert "joulie_extender_unmet_reports_total" in metrics
+    assert "joulie_extender_unmet_reports_total 1.0" in metrics
+
+
+def test_a_pod_the_cluster_does_not_show_pending_promotes_nothing():
+    """Anybody can POST /filter: a made-up performance pod must not make a node burn power."""
+    rt = runtime_of([node("e1", "eco"), node("e2", "eco")], hp_frac=0.0)
+    client = client_of(rt)
+    for i in range(3):
+        forged = pod(f"forged-{i}", demand="performance", namespace="nowhere")
+        r = client.post("/filter", content=names_body(forged, ["e1", "e2"]))
+        assert scheduler_filter(True, ["e1", "e2"], 200, r.content).feasible == []
+    plan = client.get("/plan").json()
+    assert [n["profile"] for n in plan["nodes"]] == ["eco", "eco"] and plan["performanceFloor"] is None
 
 
 def test_routes_answer_at_the_root_and_under_the_prefix():

@@ -279,7 +279,7 @@ def test_policy_and_cap_values_reach_the_labeller_flags():
 
 def test_the_real_joulie_cli_accepts_the_chart_args_and_builds_the_configured_planner():
     from joulie.cli import build_parser
-    from joulie.cliutil import planner_config
+    from labeller.cli import planner_config
 
     values = {
         "policy": {"name": "queue_aware_v1", "params": {"base_frac": 0.5, "hp_max": 1000000, "hp_min": 2}},
@@ -416,14 +416,14 @@ def test_the_extender_answers_filter_and_prioritize_at_the_urls_the_scheduler_ca
     from starlette.testclient import TestClient
 
     from extender.app import create_app
-    from extender.server import build_runtime
     from joulie.cli import build_parser
-    from joulie.cliutil import planner_config
+    from joulie.serve import runtime_from_args
+    from labeller.metrics import LabellerMetrics
 
     values = {"serve": {"urlPrefix": "/joulie/ext"}}
     ext = _scheduler_config(values)["extenders"][0]
     args = build_parser().parse_args(_serve(values)["args"] + ["--example"])
-    runtime = build_runtime(args, planner_config(args))
+    runtime = runtime_from_args(args, LabellerMetrics())
     runtime.start()
     try:
         client = TestClient(create_app(runtime, url_prefix=args.url_prefix))
@@ -502,16 +502,12 @@ def test_service_monitors_select_the_services_and_name_their_ports():
 def _exported_metric_names() -> set[str]:
     """Every series name the Joulie processes export: the process-wide registry (labeller,
     extender: `joulie serve`) and the agent's own registry (`joulie agent`)."""
-    import importlib
-
-    from prometheus_client import REGISTRY
-
     from agent.metrics import AgentMetrics
+    from extender.metrics import ExtenderMetrics
+    from labeller.metrics import LabellerMetrics
 
-    for module in ("labeller.metrics", "extender.metrics"):
-        importlib.import_module(module)
     names = set()
-    for registry in (REGISTRY, AgentMetrics().registry):
+    for registry in (LabellerMetrics().registry, ExtenderMetrics().registry, AgentMetrics().registry):
         for family in registry.collect():
             names.add(family.name)
             if family.type == "counter":

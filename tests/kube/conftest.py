@@ -29,7 +29,7 @@ import pytest
 import yaml
 from kubernetes import client as k8s
 
-from labeller.kube.client import ApiError, build_api_client, request_json
+from joulie.kube.client import ApiError, build_api_client, request_json
 
 ROOT = Path(__file__).resolve().parents[2]
 CRD_DIR = ROOT / "config" / "crd" / "bases"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from labeller.kube.client import NODES_PATH, PODS_PATH
-from labeller.kube.informer import Informer, backoff_delay
+from joulie.kube.client import NODES_PATH, PODS_PATH
+from joulie.kube.informer import Informer, backoff_delay
 from joulie.core.model import PodInfo
 from joulie.core.store import ClusterStore
 from tests.builders import node, pod

@@ -17,8 +17,8 @@ from typing import Any, Callable
 import kmock
 import pytest
 
-from labeller.kube.client import NODES_PATH
-from labeller.kube.informer import Informer
+from joulie.kube.client import NODES_PATH
+from joulie.kube.informer import Informer
 from joulie.core.store import ClusterStore
 from tests.builders import node
 from tests.kube.conftest import KmockCluster, eventually

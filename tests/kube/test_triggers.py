@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from labeller.kube.triggers import node_trigger, pod_trigger, profile_trigger
 from joulie.core.model import NodeInfo, PodInfo
-from labeller.reconciler import ObservedProfile
+from labeller.profiles import ObservedProfile
 from joulie.core.selector import LabelSelector
 from tests.builders import node, pod
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from joulie.api.v1alpha1 import CpuCap, NodePowerProfile, NodePowerProfileSpec, PolicyRef
-from labeller.kube.client import NPP_PATH
+from joulie.kube.client import NPP_PATH
 from labeller.kube.writer import KubeWriter, merge_patch_to
-from labeller.reconciler import WriteError
+from labeller.writes import WriteError
 from tests.builders import node
 from tests.kube.conftest import Cluster, KmockCluster, first
 

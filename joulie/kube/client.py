@@ -21,7 +21,7 @@ from kubernetes import config as k8s_config
 from kubernetes.config.config_exception import ConfigException
 
 from joulie.api.v1alpha1 import API_VERSION, NPP_PLURAL
-from joulie.cliutil import ConfigError
+from joulie.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -214,35 +214,3 @@ def list_all(
                 log.info("list continue token expired; restarting the list of %s", path)
                 continue
             raise
-
-
-def load_cluster_state(kubeconfig: str | None, context: str | None):  # noqa: ANN201 - see below
-    """(ClusterStore, ProfileCache) filled from one list of nodes, pods and NodePowerProfiles.
-
-    For ``joulie plan`` against a live cluster. A cluster without the Joulie CRDs
-    installed has no profiles yet; that is not an error for planning.
-    """
-    from labeller.reconciler import ProfileCache
-    from joulie.core.store import ClusterStore
-
-    api = build_api_client(kubeconfig, context)
-    try:
-        store = ClusterStore()
-        profiles = ProfileCache()
-        try:
-            nodes, _ = list_all(api, NODES_PATH)
-            pods, _ = list_all(api, PODS_PATH)
-        except ApiError as exc:
-            raise KubeConfigError(f"cannot read the cluster at {api_host(api)}: {exc}") from None
-        store.replace_nodes(nodes)
-        store.replace_pods(pods)
-        try:
-            npps, _ = list_all(api, NPP_PATH)
-            profiles.replace(npps)
-        except ApiError as exc:
-            if exc.status != 404:
-                raise KubeConfigError(f"cannot list NodePowerProfiles at {api_host(api)}: {exc}") from None
-            log.warning("NodePowerProfile CRD not installed; planning as if no profile existed")
-        return store, profiles
-    finally:
-        api.close()

@@ -28,13 +28,18 @@ from typing import Any, Callable, Iterable, Iterator, Mapping
 import orjson
 from kubernetes import client as k8s
 
-from labeller import metrics
-from labeller.kube.client import ApiError, RawResponse, open_request, request_json
+from joulie.kube.client import ApiError, RawResponse, open_request, request_json
 
 log = logging.getLogger(__name__)
 
 ReplaceHandler = Callable[[Iterable[dict[str, Any]]], None]
 ObjectHandler = Callable[[dict[str, Any]], None]
+ErrorCounter = Callable[[str], None]
+"""Called with a stage name (``watch-pods``, ``handler-pods``, ...) on every failure, for metrics."""
+
+
+def _no_count(_stage: str) -> None:
+    pass
 
 
 class Gone(Exception):
@@ -77,6 +82,7 @@ class Informer:
         backoff_initial: float = 0.5,
         backoff_max: float = 30.0,
         connect_timeout: float = 5.0,
+        count_error: ErrorCounter = _no_count,
     ) -> None:
         self.api = api
         self.path = path
@@ -90,6 +96,7 @@ class Informer:
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
         self.connect_timeout = connect_timeout
+        self.count_error = count_error
         self.resource_version: str | None = None
         self.lists = 0
         """Completed lists (the first one, then every relist)."""
@@ -154,14 +161,14 @@ class Informer:
                     self._stop.wait(self.backoff_initial)
             except Gone:
                 log.info("resourceVersion %s of %s expired (410); relisting", self.resource_version, self.name)
-                metrics.ERRORS.labels(stage=f"watch-{self.name}-gone").inc()
+                self.count_error(f"watch-{self.name}-gone")
                 need_list = True
                 self.resource_version = None
             except Exception as exc:  # noqa: BLE001 - the informer must outlive any failure
                 if self._stop.is_set():
                     break
                 self.last_error = f"{self.name}: {exc}"
-                metrics.ERRORS.labels(stage=f"watch-{self.name}").inc()
+                self.count_error(f"watch-{self.name}")
                 delay = backoff_delay(failures, self.backoff_initial, self.backoff_max)
                 failures += 1
                 log.warning("list/watch of %s failed (%s); retrying in %.1fs", self.name, exc, delay)
@@ -256,7 +263,7 @@ class Informer:
         try:
             handler(obj)
         except Exception:  # noqa: BLE001 - one bad object must not stop the watch
-            metrics.ERRORS.labels(stage=f"handler-{self.name}").inc()
+            self.count_error(f"handler-{self.name}")
             log.exception("handler of %s failed on %s", self.name, (obj.get("metadata") or {}).get("name"))
 
 
@@ -321,13 +328,4 @@ def _is_read_timeout(exc: BaseException) -> bool:
     return False
 
 
-def sync_all(informers: Iterable[Informer], timeout: float) -> bool:
-    """Wait until every informer has listed once (or ``timeout`` passes)."""
-    deadline = time.monotonic() + timeout
-    for inf in informers:
-        if not inf.wait_synced(max(0.0, deadline - time.monotonic())):
-            return False
-    return True
-
-
-__all__ = ["Informer", "Gone", "WatchError", "backoff_delay", "sync_all"]
+__all__ = ["Gone", "Informer", "WatchError", "backoff_delay"]

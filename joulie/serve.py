@@ -1,0 +1,126 @@
+"""``joulie serve``: the labeller loop and the kube-scheduler extender in one process.
+
+This is the one place where parts are wired together: a labeller runtime (a live
+cluster via :mod:`labeller.kube.run`, or a snapshot file) keeps the caches and the
+plan; :mod:`extender.app` serves the scheduler from them; both publish metrics into
+one registry, which ``/metrics`` renders. One uvicorn worker: the caches live in
+this process, and the scheduler calls serially anyway. SIGTERM drains in-flight
+requests, then stops the runtime (and with it the leader lease).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import logging
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator
+
+from prometheus_client import REGISTRY, CollectorRegistry
+
+from extender.cli import add_http_flags, serve_settings
+from extender.metrics import ExtenderMetrics
+from extender.service import ExtenderService
+from extender.settings import ServeSettings
+from joulie.cliutil import ConfigError, add_kube_flags, add_logging_flags, env
+from joulie.logs import setup_logging
+from labeller.cli import add_labeller_run_flags, add_planner_flags, example_snapshot_path, loop_settings, planner_config
+from labeller.config import PlannerConfig
+from labeller.metrics import LabellerMetrics
+from labeller.planner import Planner
+from labeller.runtime import LabellerRuntime, SnapshotRuntime
+from labeller.settings import LoopSettings
+from labeller.snapshot import load_snapshot
+
+log = logging.getLogger(__name__)
+
+
+def build_runtime(snapshot: str | None, loop: LoopSettings, config: PlannerConfig, kubeconfig: str | None,
+                  context: str | None, metrics: LabellerMetrics) -> LabellerRuntime:
+    """A snapshot runtime for ``--snapshot``/``--example``, else the live-cluster one."""
+    if snapshot:
+        snap = load_snapshot(snapshot)
+        return SnapshotRuntime(snap.store, snap.profiles, Planner(config), metrics)
+    # Imported lazily: snapshot mode needs no kubernetes client.
+    from joulie.kube.client import build_api_client
+    from labeller.kube.run import build_runtime as build_kube_runtime
+
+    return build_kube_runtime(loop, config, build_api_client(kubeconfig, context), metrics)
+
+
+def run_serve(settings: ServeSettings, runtime: LabellerRuntime, registry: CollectorRegistry, mode: str) -> int:
+    import uvicorn
+
+    from extender.app import create_app
+
+    @asynccontextmanager
+    async def lifespan(_: object) -> AsyncIterator[None]:
+        yield
+        # Runs after uvicorn drained in-flight requests and before it re-raises
+        # SIGTERM: the runtime (watches, leader lease) is released in order.
+        await asyncio.to_thread(runtime.stop)
+        log.info("stopped")
+
+    service = ExtenderService(runtime, ExtenderMetrics(registry), assumed_ttl_seconds=settings.assumed_ttl_seconds)
+    app = create_app(runtime, url_prefix=settings.url_prefix, max_body_bytes=settings.max_body_bytes,
+                     service=service, lifespan=lifespan, registry=registry)
+    server = uvicorn.Server(uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        workers=1,
+        access_log=settings.access_log,
+        log_config=None,  # our JSON logging (root handler) formats uvicorn's records too
+        lifespan="on",
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
+        timeout_keep_alive=30,  # the scheduler reuses its connection between pods
+    ))
+    runtime.start()
+    # Move what is loaded so far (caches, plan) out of the collector's view: a full
+    # collection then no longer walks it, which would otherwise show as p99 spikes.
+    gc.collect()
+    gc.freeze()
+    log.info("serving", extra={"host": settings.host, "port": settings.port, "urlPrefix": settings.url_prefix,
+                               "mode": mode})
+    server.run()
+    return 0 if server.started else 1
+
+
+def runtime_from_args(args: argparse.Namespace, metrics: LabellerMetrics) -> LabellerRuntime:
+    """The labeller runtime ``joulie serve`` flags describe."""
+    snapshot = example_snapshot_path() if args.example else args.snapshot
+    return build_runtime(snapshot, loop_settings(args), planner_config(args), args.kubeconfig, args.context,
+                         metrics)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    setup_logging(args.log_level, args.log_format)
+    if args.once:
+        raise ConfigError("--once is for `joulie labeller`; `joulie serve` runs until stopped")
+    settings = serve_settings(args)
+    # The process registry: /metrics then also carries the Python process and GC collectors.
+    registry = REGISTRY
+    runtime = runtime_from_args(args, LabellerMetrics(registry))
+    return run_serve(settings, runtime, registry, "snapshot" if args.example or args.snapshot else "cluster")
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "serve",
+        help="serve the kube-scheduler extender and /plan, with the labeller loop beside it",
+        description="Serve POST /filter and /prioritize (kube-scheduler extender), GET /plan, /healthz, "
+                    "/readyz and /metrics, while the labeller keeps the plan current. With --snapshot or "
+                    "--example no cluster is needed.",
+    )
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--snapshot", metavar="FILE", default=env("JOULIE_SNAPSHOT", None),
+                     help="serve from `kubectl get nodes,pods -A -o yaml` output instead of a live cluster "
+                          "(env JOULIE_SNAPSHOT)")
+    src.add_argument("--example", action="store_true", help="serve from the bundled example snapshot")
+    add_http_flags(p)
+    add_planner_flags(p)
+    add_labeller_run_flags(p)
+    add_kube_flags(p)
+    add_logging_flags(p)
+    p.set_defaults(func=cmd_serve)

@@ -1,0 +1,75 @@
+"""The NodePowerProfiles the labeller last saw on the API server (fed by a watch, or a snapshot)."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+from joulie.core.plan import FeedbackHold
+from labeller.desired import SINCE_ANNOTATION, parse_hold, parse_time
+
+
+@dataclass(frozen=True, slots=True)
+class ObservedProfile:
+    """A NodePowerProfile as last seen on the API server."""
+
+    name: str
+    node_name: str | None
+    spec: Mapping[str, Any] | None
+    annotations: Mapping[str, str]
+    since: float | None = None
+    """When the node entered its current profile (the profile-since annotation)."""
+    hold: FeedbackHold | None = None
+    """The feedback promotion recorded on it, if any."""
+
+    @classmethod
+    def from_api(cls, obj: Mapping[str, Any]) -> ObservedProfile:
+        meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+        spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else None
+        raw = meta.get("annotations") if isinstance(meta.get("annotations"), dict) else {}
+        annotations = {str(k): str(v) for k, v in raw.items()}
+        node_name = spec.get("nodeName") if spec else None
+        return cls(
+            name=str(meta.get("name", "")),
+            node_name=node_name if isinstance(node_name, str) else None,
+            spec=spec,
+            annotations=annotations,
+            since=parse_time(annotations.get(SINCE_ANNOTATION)),
+            hold=parse_hold(annotations),
+        )
+
+
+class ProfileCache:
+    """Observed NodePowerProfiles, keyed by object name; thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: dict[str, ObservedProfile] = {}
+        self.version = 0
+
+    def upsert(self, obj: Mapping[str, Any]) -> None:
+        self.put(ObservedProfile.from_api(obj))
+
+    def put(self, observed: ObservedProfile) -> None:
+        with self._lock:
+            self._items[observed.name] = observed
+            self.version += 1
+
+    def delete(self, name: str) -> None:
+        with self._lock:
+            if self._items.pop(name, None) is not None:
+                self.version += 1
+
+    def replace(self, objs: Iterable[Mapping[str, Any]]) -> None:
+        fresh = {o.name: o for o in map(ObservedProfile.from_api, objs)}
+        with self._lock:
+            self._items = fresh
+            self.version += 1
+
+    def get(self, name: str) -> ObservedProfile | None:
+        return self._items.get(name)
+
+    def items(self) -> list[ObservedProfile]:
+        with self._lock:
+            return list(self._items.values())
