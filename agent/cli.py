@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 
 import yaml
+from pydantic import ValidationError
 
+from agent.settings import AgentSettings
 from joulie.api.v1alpha1 import NPP_KIND
 from joulie.cliutil import ConfigError, add_kube_flags, add_logging_flags, env, env_bool
 from joulie.logs import setup_logging
+from joulie.validation import validation_details
 
 
 def _node_from_file(path: str) -> str:
@@ -24,33 +27,50 @@ def _node_from_file(path: str) -> str:
     raise ConfigError(f"--profile {path} names no spec.nodeName; pass --node-name")
 
 
-def cmd_agent(args: argparse.Namespace) -> int:
-    setup_logging(args.log_level, args.log_format)
+def agent_settings(args: argparse.Namespace) -> AgentSettings:
     if args.interval <= 0:
         raise ConfigError("--interval must be positive")
     if not 0 < args.min_cap_pct <= 100:
         raise ConfigError("--min-cap-pct must be in (0, 100]")
+    if args.package_max_watts is not None and args.package_max_watts <= 0:
+        raise ConfigError("--package-max-watts must be positive")
     node = args.node_name
     if not node:
         if args.profile:
             node = _node_from_file(args.profile)
         elif not args.restore:
             raise ConfigError("--node-name (env NODE_NAME) is required unless --profile is given")
+    try:
+        return AgentSettings(
+            node_name=node or "", sysfs_root=args.sysfs_root, state_dir=args.state_dir, profile=args.profile,
+            once=args.once, dry_run=args.dry_run, restore=args.restore, interval_seconds=args.interval,
+            metrics_port=args.metrics_port, gpu=args.gpu, min_cap_pct=args.min_cap_pct,
+            strict_limits=args.strict_limits, package_max_watts=args.package_max_watts,
+            kubeconfig=args.kubeconfig, context=args.context,
+        )
+    except ValidationError as exc:
+        raise ConfigError(f"invalid agent settings: {validation_details(exc)}") from None
+
+
+def cmd_agent(args: argparse.Namespace) -> int:
+    setup_logging(args.log_level, args.log_format)
+    settings = agent_settings(args)
     from agent.run import run_agent
 
-    return run_agent(args, node or "")
+    return run_agent(settings)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    d = AgentSettings()
     p = sub.add_parser(
         "agent", help="apply this node's NodePowerProfile to RAPL, cpufreq and NVML",
         description="Make this node's NodePowerProfile true on the hardware, report it in the status, "
                     "export telemetry, and restore the original settings on exit.")
     p.add_argument("--node-name", default=env("NODE_NAME", None),
                    help="this node (env NODE_NAME); required unless --profile is given")
-    p.add_argument("--sysfs-root", default=env("JOULIE_SYSFS_ROOT", "/sys"),
+    p.add_argument("--sysfs-root", default=env("JOULIE_SYSFS_ROOT", d.sysfs_root),
                    help="where the host's /sys is mounted (env JOULIE_SYSFS_ROOT; default %(default)s)")
-    p.add_argument("--state-dir", default=env("JOULIE_STATE_DIR", "/var/lib/joulie"),
+    p.add_argument("--state-dir", default=env("JOULIE_STATE_DIR", d.state_dir),
                    help="where original values are saved before the first write "
                         "(env JOULIE_STATE_DIR; default %(default)s)")
     p.add_argument("--profile", metavar="FILE", default=env("JOULIE_PROFILE", None),
@@ -60,16 +80,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dry-run", action="store_true", default=env_bool("JOULIE_DRY_RUN"),
                    help="log the writes that would happen; write nothing (hardware, state or status)")
     p.add_argument("--restore", action="store_true", help="write the saved originals back and exit")
-    p.add_argument("--interval", type=float, default=env("JOULIE_AGENT_INTERVAL_SECONDS", 30.0, float),
+    p.add_argument("--interval", type=float, default=env("JOULIE_AGENT_INTERVAL_SECONDS", d.interval_seconds, float),
                    help="seconds between re-apply/verify and telemetry passes "
                         "(env JOULIE_AGENT_INTERVAL_SECONDS; default %(default)s)")
-    p.add_argument("--metrics-port", type=int, default=env("JOULIE_METRICS_PORT", 9102, int),
+    p.add_argument("--metrics-port", type=int, default=env("JOULIE_METRICS_PORT", d.metrics_port, int),
                    help="port of /metrics, /healthz, /readyz; 0 disables (env JOULIE_METRICS_PORT; "
                         "default %(default)s)")
-    p.add_argument("--gpu", choices=["auto", "off"], default=env("JOULIE_GPU", "auto"),
+    p.add_argument("--gpu", choices=["auto", "off"], default=env("JOULIE_GPU", d.gpu),
                    help="drive GPU power limits through NVML when present (env JOULIE_GPU; default %(default)s)")
     g = p.add_argument_group("cap limits")
-    g.add_argument("--min-cap-pct", type=float, default=env("JOULIE_AGENT_MIN_CAP_PCT", 10.0, float),
+    g.add_argument("--min-cap-pct", type=float, default=env("JOULIE_AGENT_MIN_CAP_PCT", d.min_cap_pct, float),
                    help="refuse CPU caps below this %% of the package maximum when the hardware reports no "
                         "minimum (env JOULIE_AGENT_MIN_CAP_PCT; default %(default)s)")
     g.add_argument("--strict-limits", action="store_true", default=env_bool("JOULIE_AGENT_STRICT_LIMITS"),

@@ -22,7 +22,7 @@ from agent.metrics import AgentMetrics
 from agent.plan import CpuPlan, GpuPlan, Limits, Refusal
 from agent.state import OriginalsStore
 from agent.sysfs import Sysfs
-from agent.txn import ApplyResult, ChannelError, SysfsChannel, apply_writes, restore
+from agent.txn import ApplyResult, ChannelError, RestoreResult, SysfsChannel, apply_writes, restore
 from joulie.api.v1alpha1 import (
     Condition,
     ControlStatus,
@@ -61,6 +61,21 @@ class Outcome:
     @property
     def failed(self) -> bool:
         return self.result in ("failed", "unsupported")
+
+
+@dataclass(frozen=True)
+class RestoreReport:
+    """What putting the originals back did, per channel (``sysfs``, ``nvml``)."""
+
+    channels: dict[str, RestoreResult]
+
+    @property
+    def restored(self) -> int:
+        return sum(len(r.restored) for r in self.channels.values())
+
+    @property
+    def failed(self) -> dict[str, str]:
+        return {k: v for r in self.channels.values() for k, v in r.failed.items()}
 
 
 @dataclass
@@ -402,20 +417,17 @@ class Engine:
 
     # ------------------------------------------------------------------ restore
 
-    def restore_all(self) -> dict[str, object]:
+    def restore_all(self) -> RestoreReport:
         """Write every saved original back (sysfs and NVML); returns what happened."""
-        report: dict[str, object] = {}
-        res = restore(self.sysfs, self.store, self.config.dry_run)
-        report["sysfs"] = res
+        channels = {"sysfs": restore(self.sysfs, self.store, self.config.dry_run)}
         if self.store.originals("nvml"):
             if self.nvml.state == "nvml" or self.nvml.start():
-                report["nvml"] = restore(self.nvml, self.store, self.config.dry_run)
+                channels["nvml"] = restore(self.nvml, self.store, self.config.dry_run)
             else:
                 log.error("saved GPU limits cannot be restored", extra={"reason": self.nvml.reason})
-        restored = sum(len(r.restored) for r in report.values() if hasattr(r, "restored"))
-        failed = {k: v for r in report.values() if hasattr(r, "failed") for k, v in r.failed.items()}
-        self.metrics.restores.inc(restored)
+        report = RestoreReport(channels)
+        self.metrics.restores.inc(report.restored)
         self._targets.clear()
-        if restored or failed:
-            log.info("originals restored", extra={"restored": restored, "failed": failed})
+        if report.restored or report.failed:
+            log.info("originals restored", extra={"restored": report.restored, "failed": report.failed})
         return report

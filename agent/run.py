@@ -7,24 +7,27 @@ SIGTERM/SIGINT the loop ends and every saved original is written back.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import signal
 import sys
 import threading
 import time
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from agent.backends.nvml import Nvml
 from agent.engine import Engine, EngineConfig, PassResult
 from agent.inventory import discover
 from agent.metrics import AgentMetrics
 from agent.plan import Limits
+from agent.settings import AgentSettings
 from agent.source import Desired, FileSource, ProfileSource
 from agent.state import OriginalsStore
 from agent.sysfs import Sysfs
 from agent.telemetry import Telemetry
+
+if TYPE_CHECKING:
+    from agent.kube import KubeSource
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +116,7 @@ def print_status(desired: Desired, result: PassResult) -> None:
     sys.stdout.flush()
 
 
-def _kube_publisher(source, dry_run: bool) -> Publisher:  # type: ignore[no-untyped-def]
+def _kube_publisher(source: KubeSource, dry_run: bool) -> Publisher:
     from agent.kube import merge_patch_body
 
     def publish(desired: Desired, result: PassResult) -> None:
@@ -131,49 +134,47 @@ def _kube_publisher(source, dry_run: bool) -> Publisher:  # type: ignore[no-unty
     return publish
 
 
-def build(args: argparse.Namespace, node: str, nvml_module: object | None = None) -> tuple[Engine, Telemetry]:
+def build(settings: AgentSettings, nvml_module: object | None = None) -> tuple[Engine, Telemetry]:
     metrics = AgentMetrics()
-    fs = Sysfs(args.sysfs_root)
-    store = OriginalsStore.in_dir(args.state_dir)
-    nvml = Nvml(nvml_module, enabled=args.gpu != "off")
-    limits = Limits(min_cap_pct=args.min_cap_pct, strict=args.strict_limits,
-                    package_max_watts=args.package_max_watts)
-    engine = Engine(fs, store, nvml, EngineConfig(node_name=node, limits=limits, dry_run=args.dry_run), metrics)
-    return engine, Telemetry(fs, nvml, metrics)
+    fs = Sysfs(settings.sysfs_root)
+    store = OriginalsStore.in_dir(settings.state_dir)
+    nvml = Nvml(nvml_module, enabled=settings.gpu != "off")
+    limits = Limits(min_cap_pct=settings.min_cap_pct, strict=settings.strict_limits,
+                    package_max_watts=settings.package_max_watts)
+    config = EngineConfig(node_name=settings.node_name, limits=limits, dry_run=settings.dry_run)
+    return Engine(fs, store, nvml, config, metrics), Telemetry(fs, nvml, metrics)
 
 
-def run_agent(args: argparse.Namespace, node: str) -> int:
-    engine, telemetry = build(args, node)
-    if args.restore:
+def run_agent(settings: AgentSettings) -> int:
+    engine, telemetry = build(settings)
+    if settings.restore:
         report = engine.restore_all()
-        failed = {k: v for r in report.values() for k, v in getattr(r, "failed", {}).items()}
-        restored = sum(len(getattr(r, "restored", [])) for r in report.values())
-        print(json.dumps({"restored": restored, "failed": failed}, sort_keys=True))
-        return 1 if failed or not engine.store.empty() and not args.dry_run else 0
-    if args.profile:
-        source: ProfileSource = FileSource(args.profile)
+        print(json.dumps({"restored": report.restored, "failed": report.failed}, sort_keys=True))
+        return 1 if report.failed or not engine.store.empty() and not settings.dry_run else 0
+    if settings.profile:
+        source: ProfileSource = FileSource(settings.profile)
         publish: Publisher | None = print_status
     else:
         from agent.kube import KubeSource
         from joulie.kube.client import build_api_client
 
-        kube = KubeSource(build_api_client(args.kubeconfig, args.context), node)
+        kube = KubeSource(build_api_client(settings.kubeconfig, settings.context), settings.node_name)
         if not kube.start():
             log.warning("cluster not reachable yet; the watches keep retrying", extra={"ready": kube.ready()[1]})
-        source, publish = kube, _kube_publisher(kube, args.dry_run)
-    runner = Runner(engine, telemetry, source, args.interval, publish)
+        source, publish = kube, _kube_publisher(kube, settings.dry_run)
+    runner = Runner(engine, telemetry, source, settings.interval_seconds, publish)
     server = None
-    if not args.once and args.metrics_port:
+    if not settings.once and settings.metrics_port:
         from joulie.probes import ProbeServer
 
-        server = ProbeServer(args.metrics_port, runner.healthy, runner.ready,
+        server = ProbeServer(settings.metrics_port, runner.healthy, runner.ready,
                              render_metrics=engine.metrics.render, name="agent-http")
         server.start()
         log.info("serving /metrics, /healthz, /readyz", extra={"port": server.port})
-    if not args.once:
+    if not settings.once:
         install_signal_handlers(runner)
     try:
-        return runner.run(once=args.once)
+        return runner.run(once=settings.once)
     finally:
         source.stop()
         if server is not None:

@@ -36,10 +36,6 @@ class AssumedPods:
         with self._lock:
             self._cache[pod_uid] = Assumption(node, cpu_millis)
 
-    def forget(self, pod_uid: str) -> None:
-        with self._lock:
-            self._cache.pop(pod_uid, None)
-
     def get(self, pod_uid: str) -> Assumption | None:
         with self._lock:
             return self._cache.get(pod_uid)

@@ -22,6 +22,9 @@ from simulator.workload import GeneratorConfig, TraceError, read_jsonl, write_js
 
 
 def register(sub: Any) -> None:
+    from simulator.scenario import Scenario  # its defaults are the flags' defaults
+
+    d, w = Scenario(), GeneratorConfig()
     p = sub.add_parser(
         "simulate",
         help="digital twin: energy and service levels of A/B/C/J on a simulated cluster",
@@ -30,17 +33,17 @@ def register(sub: Any) -> None:
                     "J = Joulie scheduler-centric (extender + feedback).",
     )
     g = p.add_argument_group("cluster and workload")
-    g.add_argument("--nodes", type=int, default=env("JOULIE_SIM_NODES", 100, int), help="nodes (default %(default)s)")
-    g.add_argument("--gpu-fraction", type=float, default=env("JOULIE_SIM_GPU_FRACTION", 0.0, float),
+    g.add_argument("--nodes", type=int, default=env("JOULIE_SIM_NODES", d.nodes, int), help="nodes (default %(default)s)")
+    g.add_argument("--gpu-fraction", type=float, default=env("JOULIE_SIM_GPU_FRACTION", d.gpu_fraction, float),
                    help="share of nodes that are 8x A100 GPU servers (default %(default)s = CPU-only)")
-    g.add_argument("--hours", type=float, default=env("JOULIE_SIM_HOURS", 24.0, float),
+    g.add_argument("--hours", type=float, default=env("JOULIE_SIM_HOURS", w.hours, float),
                    help="simulated hours of arrivals; runs continue until all work is done (default %(default)s)")
-    g.add_argument("--seed", type=int, default=env("JOULIE_SIM_SEED", 1, int), help="trace and tie-break seed")
-    g.add_argument("--load", type=float, default=env("JOULIE_SIM_LOAD", 0.55, float),
+    g.add_argument("--seed", type=int, default=env("JOULIE_SIM_SEED", d.seed, int), help="trace and tie-break seed")
+    g.add_argument("--load", type=float, default=env("JOULIE_SIM_LOAD", w.load, float),
                    help="mean offered CPU load as a share of cluster cores (default %(default)s)")
-    g.add_argument("--gpu-load", type=float, default=env("JOULIE_SIM_GPU_LOAD", 0.55, float),
+    g.add_argument("--gpu-load", type=float, default=env("JOULIE_SIM_GPU_LOAD", w.gpu_load, float),
                    help="mean offered GPU load as a share of cluster GPUs (default %(default)s)")
-    g.add_argument("--mix", default=env("JOULIE_SIM_MIX", "performance=0.3,eco=0.2"), metavar="CLASS=SHARE,...",
+    g.add_argument("--mix", default=env("JOULIE_SIM_MIX", f"performance={w.performance:g},eco={w.eco:g}"), metavar="CLASS=SHARE,...",
                    help="job classes: performance and eco shares, the rest general (default %(default)s)")
     g.add_argument("--trace", type=Path, default=env("JOULIE_SIM_TRACE", None, Path),
                    help="read jobs from this JSONL trace instead of generating them")
@@ -48,23 +51,24 @@ def register(sub: Any) -> None:
                    help="write the trace used to FILE (JSONL) as well (always written into the output dir)")
 
     g = p.add_argument_group("Joulie configuration")
-    g.add_argument("--runs", default=env("JOULIE_SIM_RUNS", "A,B,C,J"), help="runs to compare (default %(default)s)")
+    g.add_argument("--runs", default=env("JOULIE_SIM_RUNS", ",".join(d.runs)), help="runs to compare (default %(default)s)")
     g.add_argument("--static-param", action="append", default=[], metavar="KEY=VALUE",
                    help="static_partition parameter for run B, e.g. hp_frac=0.5")
     g.add_argument("--queue-param", action="append", default=[], metavar="KEY=VALUE",
                    help="queue_aware_v1 parameter for run C, e.g. base_frac=0.6")
-    g.add_argument("--joulie-policy", default=env("JOULIE_SIM_JOULIE_POLICY", "queue_aware_v1"),
+    g.add_argument("--joulie-policy", default=env("JOULIE_SIM_JOULIE_POLICY", d.joulie_policy),
                    help="policy of run J (default %(default)s)")
     g.add_argument("--joulie-param", action="append", default=None, metavar="KEY=VALUE",
-                   help="policy parameter of run J (default base_frac=0.2 perf_per_hp_node=3)")
-    g.add_argument("--dwell-seconds", type=float, default=env("JOULIE_SIM_DWELL_SECONDS", 600.0, float),
+                   help="policy parameter of run J (default "
+                        + " ".join(f"{k}={v}" for k, v in d.joulie_params.items()) + ")")
+    g.add_argument("--dwell-seconds", type=float, default=env("JOULIE_SIM_DWELL_SECONDS", d.joulie_dwell_seconds, float),
                    help="minimum performance dwell in run J (default %(default)s)")
-    g.add_argument("--feedback-hold-seconds", type=float, default=env("JOULIE_FEEDBACK_HOLD_SECONDS", 120.0, float))
-    g.add_argument("--extender-weight", type=int, default=env("JOULIE_SIM_EXTENDER_WEIGHT", 5, int),
+    g.add_argument("--feedback-hold-seconds", type=float, default=env("JOULIE_FEEDBACK_HOLD_SECONDS", d.feedback_hold_seconds, float))
+    g.add_argument("--extender-weight", type=int, default=env("JOULIE_SIM_EXTENDER_WEIGHT", d.extender_weight, int),
                    help="extender weight in the scheduler config of run J (default %(default)s)")
-    g.add_argument("--interval", type=float, default=env("JOULIE_INTERVAL_SECONDS", 30.0, float),
+    g.add_argument("--interval", type=float, default=env("JOULIE_INTERVAL_SECONDS", d.interval_seconds, float),
                    help="labeller reconcile interval, seconds (default %(default)s)")
-    g.add_argument("--step", type=float, default=env("JOULIE_SIM_STEP_SECONDS", 30.0, float),
+    g.add_argument("--step", type=float, default=env("JOULIE_SIM_STEP_SECONDS", d.step_seconds, float),
                    help="simulation step, seconds: scheduling granularity (default %(default)s)")
 
     add_cap_flags(p.add_argument_group("caps (what the agent sets)"))
@@ -79,7 +83,7 @@ def register(sub: Any) -> None:
 
 
 def _mix(text: str) -> dict[str, float]:
-    shares = parse_params([t for t in text.split(",") if t.strip()])
+    shares = parse_params([t for t in text.split(",") if t.strip()], "--mix")
     unknown = set(shares) - {"performance", "eco", "general"}
     if unknown:
         raise ConfigError(f"--mix: unknown class(es) {sorted(unknown)}; use performance=X,eco=Y")
@@ -95,13 +99,14 @@ def build_scenario(args: argparse.Namespace) -> Any:
 
     try:
         workload = GeneratorConfig(hours=args.hours, load=args.load, gpu_load=args.gpu_load, **_mix(args.mix))
-        joulie_params = (parse_params(args.joulie_param) if args.joulie_param is not None
-                         else {"base_frac": 0.2, "perf_per_hp_node": 3})
+        joulie_params = (parse_params(args.joulie_param, "--joulie-param") if args.joulie_param is not None
+                         else Scenario().joulie_params)
         performance_caps, eco_caps = cap_settings(args)
         return Scenario(
             nodes=args.nodes, gpu_fraction=args.gpu_fraction, seed=args.seed, workload=workload,
             performance_caps=performance_caps, eco_caps=eco_caps,
-            static_params=parse_params(args.static_param), queue_params=parse_params(args.queue_param),
+            static_params=parse_params(args.static_param, "--static-param"),
+            queue_params=parse_params(args.queue_param, "--queue-param"),
             joulie_policy=args.joulie_policy, joulie_params=joulie_params,
             joulie_dwell_seconds=args.dwell_seconds, feedback_hold_seconds=args.feedback_hold_seconds,
             extender_weight=args.extender_weight, interval_seconds=args.interval, step_seconds=args.step,

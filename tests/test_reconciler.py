@@ -203,7 +203,7 @@ def test_property_guard_invariant_and_no_redundant_writes(events, policy, frac, 
             clock.t += ev[1]
         rec.reconcile()
         # invariant on what the cluster advertises (labels), not just on the plan
-        for name in store.node_names():
+        for name in sorted(store.snapshot().nodes):
             n = store.node(name)
             if n.labels.get("joulie.io/managed") != "true":
                 continue

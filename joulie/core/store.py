@@ -64,10 +64,6 @@ class ClusterStore:
     def pod(self, uid: str) -> PodInfo | None:
         return self._pods.get(uid)
 
-    def node_names(self) -> list[str]:
-        with self._lock:
-            return sorted(self._nodes)
-
     def pods(self) -> list[PodInfo]:
         with self._lock:
             return list(self._pods.values())
@@ -77,11 +73,6 @@ class ClusterStore:
 
     def cpu_requested_on(self, node: str) -> int:
         return self._cpu_by_node.get(node, 0)
-
-    def unschedulable_performance(self) -> list[PodInfo]:
-        """Pending performance pods the scheduler found no node for."""
-        with self._lock:
-            return [p for p in self._pending_perf.values() if p.unschedulable]
 
     def __len__(self) -> int:
         return len(self._nodes)

@@ -30,6 +30,7 @@ from kubernetes import client as k8s
 from joulie.api.labels import FIELD_MANAGER
 from joulie.api.v1alpha1 import NodePowerProfile
 from joulie.kube.client import NODES_PATH, NPP_PATH, ApiError, request_json
+from labeller.desired import OWNED_ANNOTATIONS
 from labeller.writes import WriteError
 
 log = logging.getLogger(__name__)
@@ -156,10 +157,13 @@ class KubeWriter:
                                           params={"fieldManager": self.field_manager}, body=desired)
                     raise _write_error(what, exc) from None
             meta = current.get("metadata") if isinstance(current.get("metadata"), dict) else {}
+            annotations: dict[str, Any] = dict(desired["metadata"].get("annotations") or {})
+            stale = meta.get("annotations") if isinstance(meta.get("annotations"), dict) else {}
+            annotations.update({k: None for k in OWNED_ANNOTATIONS if k in stale and k not in annotations})
             patch: dict[str, Any] = {
                 "metadata": {
                     "labels": desired["metadata"].get("labels") or {},
-                    "annotations": desired["metadata"].get("annotations") or {},
+                    "annotations": annotations,
                 },
                 "spec": merge_patch_to(current.get("spec") or {}, desired["spec"]),
             }

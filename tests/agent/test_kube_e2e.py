@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import socket
 import threading
@@ -14,6 +13,7 @@ from kubernetes import client as k8s
 
 from agent.kube import KubeSource, select_telemetry_profile
 from agent.run import Runner, _kube_publisher, build
+from agent.settings import AgentSettings
 from tests.agent.hw import intel_two_socket, read, snapshot
 
 kmock = pytest.importorskip("kmock")
@@ -79,9 +79,8 @@ def api_server():
         thread.join(5)
 
 
-def _args(sysroot, state_dir) -> argparse.Namespace:
-    return argparse.Namespace(sysfs_root=str(sysroot), state_dir=str(state_dir), gpu="off", min_cap_pct=10.0,
-                              strict_limits=False, package_max_watts=None, dry_run=False)
+def _settings(sysroot, state_dir) -> AgentSettings:
+    return AgentSettings(node_name="n1", sysfs_root=str(sysroot), state_dir=str(state_dir), gpu="off")
 
 
 def test_agent_applies_reports_and_restores_over_the_api(api_server, sysroot, state_dir):
@@ -98,7 +97,7 @@ def test_agent_applies_reports_and_restores_over_the_api(api_server, sysroot, st
         "apiVersion": f"{G}/{V}", "kind": "TelemetryProfile", "metadata": {"name": "tp-n1"},
         "spec": {"target": {"scope": "node", "nodeName": "n1"}, "controls": {"cpu": {"mode": "auto"}}}})
 
-    engine, telemetry = build(_args(sysroot, state_dir), "n1")
+    engine, telemetry = build(_settings(sysroot, state_dir))
     source = KubeSource(k8s.ApiClient(api_server), "n1")
     assert source.start(sync_timeout=10)
     runner = Runner(engine, telemetry, source, interval=0.2, publish=_kube_publisher(source, dry_run=False))

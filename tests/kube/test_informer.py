@@ -26,7 +26,7 @@ def pod_informer(cluster: Cluster, store: ClusterStore) -> Informer:
 
 
 def ours(store: ClusterStore, cluster: Cluster) -> list[str]:
-    return [n for n in store.node_names() if store.node(n).labels.get("joulie.io/test-run") == cluster.run_id]
+    return [n for n in sorted(store.snapshot().nodes) if store.node(n).labels.get("joulie.io/test-run") == cluster.run_id]
 
 
 def test_initial_list_fills_the_store_then_watch_events_update_it(cluster: Cluster) -> None:
