@@ -73,7 +73,7 @@ class Recorder:
 
     def __call__(self, objs: Any) -> None:
         self.store.replace_nodes(objs)  # raises, leaving the store alone, if a later page fails
-        self.replaced.append(self.sorted(store.snapshot().nodes))
+        self.replaced.append(sorted(self.store.snapshot().nodes))
 
 
 def informer(c: KmockCluster, store: ClusterStore, on_replace: Any, **kw: Any) -> Informer:
