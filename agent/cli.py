@@ -16,7 +16,8 @@ from joulie.validation import validation_details
 
 def _node_from_file(path: str) -> str:
     try:
-        docs = list(yaml.safe_load_all(open(path)))
+        with open(path) as fh:
+            docs = list(yaml.safe_load_all(fh))
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"--profile {path}: {exc}") from None
     for doc in docs:
@@ -42,11 +43,21 @@ def agent_settings(args: argparse.Namespace) -> AgentSettings:
             raise ConfigError("--node-name (env NODE_NAME) is required unless --profile is given")
     try:
         return AgentSettings(
-            node_name=node or "", sysfs_root=args.sysfs_root, state_dir=args.state_dir, profile=args.profile,
-            once=args.once, dry_run=args.dry_run, restore=args.restore, interval_seconds=args.interval,
-            metrics_port=args.metrics_port, gpu=args.gpu, min_cap_pct=args.min_cap_pct,
-            strict_limits=args.strict_limits, package_max_watts=args.package_max_watts,
-            kubeconfig=args.kubeconfig, context=args.context,
+            node_name=node or "",
+            sysfs_root=args.sysfs_root,
+            state_dir=args.state_dir,
+            profile=args.profile,
+            once=args.once,
+            dry_run=args.dry_run,
+            restore=args.restore,
+            interval_seconds=args.interval,
+            metrics_port=args.metrics_port,
+            gpu=args.gpu,
+            min_cap_pct=args.min_cap_pct,
+            strict_limits=args.strict_limits,
+            package_max_watts=args.package_max_watts,
+            kubeconfig=args.kubeconfig,
+            context=args.context,
         )
     except ValidationError as exc:
         raise ConfigError(f"invalid agent settings: {validation_details(exc)}") from None
@@ -63,41 +74,81 @@ def cmd_agent(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     d = AgentSettings()
     p = sub.add_parser(
-        "agent", help="apply this node's NodePowerProfile to RAPL, cpufreq and NVML",
+        "agent",
+        help="apply this node's NodePowerProfile to RAPL, cpufreq and NVML",
         description="Make this node's NodePowerProfile true on the hardware, report it in the status, "
-                    "export telemetry, and restore the original settings on exit.")
-    p.add_argument("--node-name", default=env("NODE_NAME", None),
-                   help="this node (env NODE_NAME); required unless --profile is given")
-    p.add_argument("--sysfs-root", default=env("JOULIE_SYSFS_ROOT", d.sysfs_root),
-                   help="where the host's /sys is mounted (env JOULIE_SYSFS_ROOT; default %(default)s)")
-    p.add_argument("--state-dir", default=env("JOULIE_STATE_DIR", d.state_dir),
-                   help="where original values are saved before the first write "
-                        "(env JOULIE_STATE_DIR; default %(default)s)")
-    p.add_argument("--profile", metavar="FILE", default=env("JOULIE_PROFILE", None),
-                   help="apply a NodePowerProfile YAML (optionally followed by a TelemetryProfile) "
-                        "instead of watching the cluster")
+        "export telemetry, and restore the original settings on exit.",
+    )
+    p.add_argument(
+        "--node-name",
+        default=env("NODE_NAME", None),
+        help="this node (env NODE_NAME); required unless --profile is given",
+    )
+    p.add_argument(
+        "--sysfs-root",
+        default=env("JOULIE_SYSFS_ROOT", d.sysfs_root),
+        help="where the host's /sys is mounted (env JOULIE_SYSFS_ROOT; default %(default)s)",
+    )
+    p.add_argument(
+        "--state-dir",
+        default=env("JOULIE_STATE_DIR", d.state_dir),
+        help="where original values are saved before the first write (env JOULIE_STATE_DIR; default %(default)s)",
+    )
+    p.add_argument(
+        "--profile",
+        metavar="FILE",
+        default=env("JOULIE_PROFILE", None),
+        help="apply a NodePowerProfile YAML (optionally followed by a TelemetryProfile) "
+        "instead of watching the cluster",
+    )
     p.add_argument("--once", action="store_true", help="apply once and exit (originals stay saved)")
-    p.add_argument("--dry-run", action="store_true", default=env_bool("JOULIE_DRY_RUN"),
-                   help="log the writes that would happen; write nothing (hardware, state or status)")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        default=env_bool("JOULIE_DRY_RUN"),
+        help="log the writes that would happen; write nothing (hardware, state or status)",
+    )
     p.add_argument("--restore", action="store_true", help="write the saved originals back and exit")
-    p.add_argument("--interval", type=float, default=env("JOULIE_AGENT_INTERVAL_SECONDS", d.interval_seconds, float),
-                   help="seconds between re-apply/verify and telemetry passes "
-                        "(env JOULIE_AGENT_INTERVAL_SECONDS; default %(default)s)")
-    p.add_argument("--metrics-port", type=int, default=env("JOULIE_METRICS_PORT", d.metrics_port, int),
-                   help="port of /metrics, /healthz, /readyz; 0 disables (env JOULIE_METRICS_PORT; "
-                        "default %(default)s)")
-    p.add_argument("--gpu", choices=["auto", "off"], default=env("JOULIE_GPU", d.gpu),
-                   help="drive GPU power limits through NVML when present (env JOULIE_GPU; default %(default)s)")
+    p.add_argument(
+        "--interval",
+        type=float,
+        default=env("JOULIE_AGENT_INTERVAL_SECONDS", d.interval_seconds, float),
+        help="seconds between re-apply/verify and telemetry passes "
+        "(env JOULIE_AGENT_INTERVAL_SECONDS; default %(default)s)",
+    )
+    p.add_argument(
+        "--metrics-port",
+        type=int,
+        default=env("JOULIE_METRICS_PORT", d.metrics_port, int),
+        help="port of /metrics, /healthz, /readyz; 0 disables (env JOULIE_METRICS_PORT; default %(default)s)",
+    )
+    p.add_argument(
+        "--gpu",
+        choices=["auto", "off"],
+        default=env("JOULIE_GPU", d.gpu),
+        help="drive GPU power limits through NVML when present (env JOULIE_GPU; default %(default)s)",
+    )
     g = p.add_argument_group("cap limits")
-    g.add_argument("--min-cap-pct", type=float, default=env("JOULIE_AGENT_MIN_CAP_PCT", d.min_cap_pct, float),
-                   help="refuse CPU caps below this %% of the package maximum when the hardware reports no "
-                        "minimum (env JOULIE_AGENT_MIN_CAP_PCT; default %(default)s)")
-    g.add_argument("--strict-limits", action="store_true", default=env_bool("JOULIE_AGENT_STRICT_LIMITS"),
-                   help="refuse caps above the hardware maximum instead of clamping them to it "
-                        "(env JOULIE_AGENT_STRICT_LIMITS)")
-    g.add_argument("--package-max-watts", type=float, default=env("JOULIE_AGENT_PACKAGE_MAX_WATTS", None, float),
-                   help="package maximum power used to turn watts into a DVFS frequency when RAPL reports none "
-                        "(env JOULIE_AGENT_PACKAGE_MAX_WATTS)")
+    g.add_argument(
+        "--min-cap-pct",
+        type=float,
+        default=env("JOULIE_AGENT_MIN_CAP_PCT", d.min_cap_pct, float),
+        help="refuse CPU caps below this %% of the package maximum when the hardware reports no "
+        "minimum (env JOULIE_AGENT_MIN_CAP_PCT; default %(default)s)",
+    )
+    g.add_argument(
+        "--strict-limits",
+        action="store_true",
+        default=env_bool("JOULIE_AGENT_STRICT_LIMITS"),
+        help="refuse caps above the hardware maximum instead of clamping them to it (env JOULIE_AGENT_STRICT_LIMITS)",
+    )
+    g.add_argument(
+        "--package-max-watts",
+        type=float,
+        default=env("JOULIE_AGENT_PACKAGE_MAX_WATTS", None, float),
+        help="package maximum power used to turn watts into a DVFS frequency when RAPL reports none "
+        "(env JOULIE_AGENT_PACKAGE_MAX_WATTS)",
+    )
     add_kube_flags(p)
     add_logging_flags(p)
     p.set_defaults(func=cmd_agent)

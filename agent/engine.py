@@ -10,14 +10,14 @@ to something else are re-applied and counted as drift.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Callable
+from datetime import UTC, datetime
 
 from agent import plan as planning
 from agent.backends import http
 from agent.backends.nvml import Nvml
-from agent.inventory import POWERCAP, CPU_DIR, Inventory, discover
+from agent.inventory import CPU_DIR, POWERCAP, Inventory, discover
 from agent.metrics import AgentMetrics
 from agent.plan import CpuPlan, GpuPlan, Limits, Refusal
 from agent.state import OriginalsStore
@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class EngineConfig:
     node_name: str
-    limits: Limits = Limits()
+    limits: Limits = field(default_factory=Limits)
     dry_run: bool = False
 
 
@@ -88,12 +88,19 @@ class PassResult:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc).replace(microsecond=0)
+    return datetime.now(UTC).replace(microsecond=0)
 
 
 class Engine:
-    def __init__(self, fs: Sysfs, store: OriginalsStore, nvml: Nvml, config: EngineConfig,
-                 metrics: AgentMetrics | None = None, clock: Callable[[], datetime] = _now) -> None:
+    def __init__(
+        self,
+        fs: Sysfs,
+        store: OriginalsStore,
+        nvml: Nvml,
+        config: EngineConfig,
+        metrics: AgentMetrics | None = None,
+        clock: Callable[[], datetime] = _now,
+    ) -> None:
         self.fs = fs
         self.sysfs = SysfsChannel(fs)
         self.store = store
@@ -125,17 +132,19 @@ class Engine:
             if not inv.packages:
                 if inv.rapl_problems:
                     raise Refusal("HardwareUnreadable", "; ".join(inv.rapl_problems))
-                return Outcome("rapl", "unsupported", "no RAPL package zone under "
-                                                      f"{self.fs.path(POWERCAP)}")
+                return Outcome("rapl", "unsupported", f"no RAPL package zone under {self.fs.path(POWERCAP)}")
             return planning.plan_rapl(cpu, inv, limits)
         if inv.cpus or inv.cpu_problems:
             p = planning.plan_dvfs(cpu, inv, limits)
             if ctl.mode == "auto":
                 p.notes.insert(0, self._why_no_rapl(inv))
             return p
-        return Outcome("none", "unsupported",
-                       f"no writable RAPL package zone under {self.fs.path(POWERCAP)} and no cpufreq "
-                       f"under {self.fs.path(CPU_DIR)}: the CPU cap cannot be enforced on this node")
+        return Outcome(
+            "none",
+            "unsupported",
+            f"no writable RAPL package zone under {self.fs.path(POWERCAP)} and no cpufreq "
+            f"under {self.fs.path(CPU_DIR)}: the CPU cap cannot be enforced on this node",
+        )
 
     @staticmethod
     def _why_no_rapl(inv: Inventory) -> str:
@@ -169,8 +178,10 @@ class Engine:
             if not ctl.endpoint:
                 raise Refusal("InvalidTelemetryProfile", "controls.gpu.type is http but controls.gpu.endpoint is empty")
             if cap.cap_watts_per_gpu is None:
-                raise Refusal("InvalidCap", "capPctOfMax needs the GPU's maximum, which an HTTP actuator does not "
-                                            "report; use capWattsPerGpu")
+                raise Refusal(
+                    "InvalidCap",
+                    "capPctOfMax needs the GPU's maximum, which an HTTP actuator does not report; use capWattsPerGpu",
+                )
             if cap.cap_watts_per_gpu <= 0:
                 raise Refusal("InvalidCap", f"capWattsPerGpu must be positive, got {cap.cap_watts_per_gpu:g}")
             return GpuPlan(backend="http", cap_watts_per_gpu=cap.cap_watts_per_gpu)
@@ -219,7 +230,12 @@ class Engine:
                 return Outcome("rapl", "failed", f"{rapl_error}; DVFS fallback refused: {exc.message}"), 0, 0
             dvfs.notes.insert(0, f"RAPL write failed ({rapl_error}); using the DVFS fallback")
             p.backend, p.writes, p.max_freq_khz, p.throttle_pct, p.notes = (
-                "dvfs", dvfs.writes, dvfs.max_freq_khz, dvfs.throttle_pct, dvfs.notes + p.notes)
+                "dvfs",
+                dvfs.writes,
+                dvfs.max_freq_khz,
+                dvfs.throttle_pct,
+                dvfs.notes + p.notes,
+            )
             p.packages = []
             result, drifted = self._apply_host(self.sysfs, p.writes)
         if not result.ok:
@@ -239,7 +255,7 @@ class Engine:
             observed["cpus"] = str(len(inv.cpus))
             summary = f"scaling_max_freq {p.max_freq_khz} kHz on {len(inv.cpus)} CPUs (throttle {p.throttle_pct:g} %)"
         verb = "would apply" if self.config.dry_run else "applied"
-        msg = "; ".join([f"{p.backend}: {verb} {summary}"] + p.notes)
+        msg = "; ".join([f"{p.backend}: {verb} {summary}", *p.notes])
         return Outcome(p.backend, "applied", msg, observed), len(result.written), drifted
 
     def _apply_gpu(self, p: GpuPlan, ctl: GpuControl) -> tuple[Outcome, int, int]:
@@ -250,7 +266,7 @@ class Engine:
             return Outcome("nvml", "failed", f"nothing changed: {result.error}"), 0, 0
         observed = {k: f"{v / 1000:g} W" for k, v in result.observed.items()}
         verb = "would apply" if self.config.dry_run else "applied"
-        msg = "; ".join([f"nvml: {verb} {p.cap_watts_per_gpu:g} W on {p.gpus} GPU(s)"] + p.notes)
+        msg = "; ".join([f"nvml: {verb} {p.cap_watts_per_gpu:g} W on {p.gpus} GPU(s)", *p.notes])
         return Outcome("nvml", "applied", msg, observed), len(result.written), drifted
 
     def _post_http(self, endpoint: str, timeout: float | None, resource: str, p: CpuPlan | GpuPlan) -> Outcome:
@@ -272,8 +288,13 @@ class Engine:
 
     # ------------------------------------------------------------------ the pass
 
-    def reconcile(self, profile: NodePowerProfile | None, controls: TelemetryControls | None = None,
-                  invalid: str | None = None, generation: int | None = None) -> PassResult:
+    def reconcile(
+        self,
+        profile: NodePowerProfile | None,
+        controls: TelemetryControls | None = None,
+        invalid: str | None = None,
+        generation: int | None = None,
+    ) -> PassResult:
         """Apply (or verify) ``profile``; ``None`` means no profile: restore everything."""
         if profile is None and invalid is None:
             self.restore_all()
@@ -286,8 +307,10 @@ class Engine:
                 raise Refusal("InvalidProfile", invalid)
             assert profile is not None
             if profile.spec.node_name != self.config.node_name:
-                raise Refusal("WrongNode", f"spec.nodeName is {profile.spec.node_name!r} but this agent runs on "
-                                           f"{self.config.node_name!r}")
+                raise Refusal(
+                    "WrongNode",
+                    f"spec.nodeName is {profile.spec.node_name!r} but this agent runs on {self.config.node_name!r}",
+                )
             return self._apply(profile, controls or TelemetryControls(), generation)
         except Refusal as exc:
             return self._refused(exc, generation, profile)
@@ -311,7 +334,9 @@ class Engine:
                     backend=cpu_plan.backend,
                     package_power_cap_watts=cpu_plan.cap_watts,
                     packages=[PackageStatus(zone=z, cap_watts=w) for z, w in cpu_plan.packages] or None,
-                    max_freq_k_hz=cpu_plan.max_freq_khz, throttle_pct=cpu_plan.throttle_pct)
+                    max_freq_k_hz=cpu_plan.max_freq_khz,
+                    throttle_pct=cpu_plan.throttle_pct,
+                )
         else:
             outcomes["cpu"] = cpu_plan
             if cpu_plan is None and not self.config.dry_run:
@@ -325,17 +350,23 @@ class Engine:
             wrote, drifted = wrote + n, drifted + d
             outcomes["gpu"] = outcome
             if not outcome.failed:
-                gpu_status = GpuStatus(backend=gpu_plan.backend, cap_watts_per_gpu=gpu_plan.cap_watts_per_gpu,
-                                       gpus=gpu_plan.gpus if gpu_plan.backend == "nvml" else None)
+                gpu_status = GpuStatus(
+                    backend=gpu_plan.backend,
+                    cap_watts_per_gpu=gpu_plan.cap_watts_per_gpu,
+                    gpus=gpu_plan.gpus if gpu_plan.backend == "nvml" else None,
+                )
         else:
             outcomes["gpu"] = gpu_plan
-            if gpu_plan is None and not self.config.dry_run and self.store.originals("nvml"):
-                if self.nvml.state == "nvml" or self.nvml.start():
-                    restore(self.nvml, self.store)
+            if (
+                gpu_plan is None
+                and not self.config.dry_run
+                and self.store.originals("nvml")
+                and (self.nvml.state == "nvml" or self.nvml.start())
+            ):
+                restore(self.nvml, self.store)
         if gpu_status is None:
             out = outcomes["gpu"]
-            gpu_status = GpuStatus(backend="nvml" if out and out.backend == "nvml" else "none",
-                                   gpus=self._gpu_count())
+            gpu_status = GpuStatus(backend="nvml" if out and out.backend == "nvml" else "none", gpus=self._gpu_count())
 
         self.drift_total += drifted
         if drifted:
@@ -343,9 +374,9 @@ class Engine:
             log.warning("caps found reverted and re-applied", extra={"values": drifted, "total": self.drift_total})
         failures = {r: o for r, o in outcomes.items() if o is not None and o.failed}
         now = self.clock()
-        if wrote or self._last_applied_time is None or self._last_key != (generation, profile.spec):
-            if not failures:
-                self._last_applied_time = now
+        changed = wrote or self._last_applied_time is None or self._last_key != (generation, profile.spec)
+        if changed and not failures:
+            self._last_applied_time = now
         self._last_key = (generation, profile.spec)
         summary = "; ".join(o.message for o in outcomes.values() if o is not None) or "no cap requested"
         if failures:
@@ -356,9 +387,9 @@ class Engine:
         else:
             self._conditions = set_condition(self._conditions, "Applied", True, "Applied", summary, generation, now)
             self._conditions = set_condition(self._conditions, "Degraded", False, "AsExpected", "", generation, now)
-        for resource, outcome in outcomes.items():
-            self.metrics.applies.labels(resource=resource, result=outcome.result if outcome else "skipped").inc()
-            self.metrics.set_backend(resource, outcome.backend if outcome and not outcome.failed else "none")
+        for resource, maybe in outcomes.items():
+            self.metrics.applies.labels(resource=resource, result=maybe.result if maybe else "skipped").inc()
+            self.metrics.set_backend(resource, maybe.backend if maybe and not maybe.failed else "none")
         if cpu_status.package_power_cap_watts is not None:
             self.metrics.cap_watts.labels(resource="cpu", unit="package").set(cpu_status.package_power_cap_watts)
         if cpu_status.max_freq_k_hz is not None:
@@ -367,17 +398,31 @@ class Engine:
             self.metrics.cap_watts.labels(resource="gpu", unit="gpu").set(gpu_status.cap_watts_per_gpu)
 
         status = NodePowerProfileStatus(
-            observed_generation=generation, profile=profile.spec.profile, cpu=cpu_status, gpu=gpu_status,
-            last_applied_time=self._last_applied_time, drift_corrections=self.drift_total,
-            conditions=list(self._conditions))
+            observed_generation=generation,
+            profile=profile.spec.profile,
+            cpu=cpu_status,
+            gpu=gpu_status,
+            last_applied_time=self._last_applied_time,
+            drift_corrections=self.drift_total,
+            conditions=list(self._conditions),
+        )
         self._last_status = status
-        control = ControlStatuses(cpu=self._control("cpu", outcomes.get("cpu"), now),
-                                  gpu=self._control("gpu", outcomes.get("gpu"), now))
+        control = ControlStatuses(
+            cpu=self._control("cpu", outcomes.get("cpu"), now), gpu=self._control("gpu", outcomes.get("gpu"), now)
+        )
         level = logging.WARNING if failures else logging.INFO
         if wrote or failures or drifted:
-            log.log(level, "profile applied" if not failures else "profile not fully applied",
-                    extra={"profile": profile.spec.profile, "wrote": wrote, "drifted": drifted, "summary": summary,
-                           "failures": {r: o.message for r, o in failures.items()}})
+            log.log(
+                level,
+                "profile applied" if not failures else "profile not fully applied",
+                extra={
+                    "profile": profile.spec.profile,
+                    "wrote": wrote,
+                    "drifted": drifted,
+                    "summary": summary,
+                    "failures": {r: o.message for r, o in failures.items()},
+                },
+            )
         return PassResult(status=status, control=control, ok=not failures, wrote=wrote, drifted=drifted)
 
     def _gpu_count(self) -> int:
@@ -391,10 +436,16 @@ class Engine:
         if outcome is None:
             return None
         prev = self._last_control.get(resource)
-        new = ControlStatus(backend=outcome.backend, result=outcome.result,  # type: ignore[arg-type]
-                            message=outcome.message, observed=outcome.observed or None, updated_at=now)
+        new = ControlStatus(
+            backend=outcome.backend,
+            result=outcome.result,
+            message=outcome.message,
+            observed=outcome.observed or None,
+            updated_at=now,
+        )
         if prev is not None and prev.model_copy(update={"updated_at": None}) == new.model_copy(
-                update={"updated_at": None}):
+            update={"updated_at": None}
+        ):
             new = prev
         self._last_control[resource] = new
         return new
@@ -410,9 +461,12 @@ class Engine:
         status = NodePowerProfileStatus(
             observed_generation=generation,
             profile=prev.profile if prev else None,
-            cpu=prev.cpu if prev else None, gpu=prev.gpu if prev else None,
-            last_applied_time=self._last_applied_time, drift_corrections=self.drift_total,
-            conditions=list(self._conditions))
+            cpu=prev.cpu if prev else None,
+            gpu=prev.gpu if prev else None,
+            last_applied_time=self._last_applied_time,
+            drift_corrections=self.drift_total,
+            conditions=list(self._conditions),
+        )
         return PassResult(status=status, control=None, ok=False)
 
     # ------------------------------------------------------------------ restore

@@ -143,7 +143,7 @@ def discover_cpufreq(fs: Sysfs, inv: Inventory) -> None:
     if not base.is_dir():
         return
     seen: set[str] = set()
-    cpus = sorted((int(m.group(1)) for n in os.listdir(base) if (m := _CPU.match(n))))
+    cpus = sorted(int(m.group(1)) for n in os.listdir(base) if (m := _CPU.match(n)))
     for cpu in cpus:
         d = f"{CPU_DIR}/cpu{cpu}/cpufreq"
         if not fs.path(d).is_dir():

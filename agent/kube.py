@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from kubernetes import client as k8s
 from pydantic import BaseModel, ValidationError
@@ -69,8 +70,10 @@ def merge_patch_body(model: BaseModel) -> dict[str, Any]:
         if isinstance(value, BaseModel):
             out[key] = merge_patch_body(value)
         elif isinstance(value, list):
-            out[key] = [v.model_dump(by_alias=True, exclude_none=True, mode="json") if isinstance(v, BaseModel)
-                        else v for v in value]
+            out[key] = [
+                v.model_dump(by_alias=True, exclude_none=True, mode="json") if isinstance(v, BaseModel) else v
+                for v in value
+            ]
         elif value is None:
             out[key] = None
         else:
@@ -120,8 +123,15 @@ class _ObjectCache:
 class KubeSource:
     """Desired state of one node from the cluster, plus status writes."""
 
-    def __init__(self, api: k8s.ApiClient, node: str, *, count_error: ErrorCounter | None = None,
-                 backoff_initial: float = 0.5, backoff_max: float = 30.0) -> None:
+    def __init__(
+        self,
+        api: k8s.ApiClient,
+        node: str,
+        *,
+        count_error: ErrorCounter | None = None,
+        backoff_initial: float = 0.5,
+        backoff_max: float = 30.0,
+    ) -> None:
         self.api = api
         self.node = node
         self.name = npp_name(node)
@@ -133,10 +143,25 @@ class KubeSource:
         if count_error is not None:
             common["count_error"] = count_error
         self.informers = [
-            Informer(api, NPP_PATH, self.profiles.replace, self.profiles.upsert, self.profiles.delete,
-                     name=NPP_PLURAL, params={"fieldSelector": f"metadata.name={self.name}"}, **common),
-            Informer(api, TP_PATH, self.telemetry.replace, self.telemetry.upsert, self.telemetry.delete,
-                     name=TP_PLURAL, **common),
+            Informer(
+                api,
+                NPP_PATH,
+                self.profiles.replace,
+                self.profiles.upsert,
+                self.profiles.delete,
+                name=NPP_PLURAL,
+                params={"fieldSelector": f"metadata.name={self.name}"},
+                **common,
+            ),
+            Informer(
+                api,
+                TP_PATH,
+                self.telemetry.replace,
+                self.telemetry.upsert,
+                self.telemetry.delete,
+                name=TP_PLURAL,
+                **common,
+            ),
         ]
         self._last_status: dict[str, dict[str, Any]] = {}
         """plural -> body of the last status write that succeeded."""
@@ -185,13 +210,20 @@ class KubeSource:
         if body == self._last_status.get(path):
             return
         try:
-            request_json(self.api, "PATCH", f"{path}/{name}/status", params={"fieldManager": AGENT_FIELD_MANAGER},
-                         body=body, content_type=MERGE_PATCH)
+            request_json(
+                self.api,
+                "PATCH",
+                f"{path}/{name}/status",
+                params={"fieldManager": AGENT_FIELD_MANAGER},
+                body=body,
+                content_type=MERGE_PATCH,
+            )
             self._last_status[path] = body
         except ApiError as exc:
             if exc.status != 404:
-                log.warning(f"{kind} status write failed", extra={"name": name, "status": exc.status,
-                                                                  "reason": exc.reason})
+                log.warning(
+                    f"{kind} status write failed", extra={"name": name, "status": exc.status, "reason": exc.reason}
+                )
 
     def patch_profile_status(self, status: dict[str, Any]) -> None:
         """Merge-patch the NodePowerProfile status; skipped when unchanged, ignored when it is gone."""

@@ -85,18 +85,19 @@ def check_cpu_request(cap: CpuCap) -> None:
         raise Refusal("InvalidCap", f"packagePowerCapPctOfMax must be in (0, 100], got {pct:g}")
 
 
-def _bounded(target: float, lo: float | None, hi: float | None, what: str, unit: float, limits: Limits,
-             notes: list[str]) -> float:
+def _bounded(
+    target: float, lo: float | None, hi: float | None, what: str, unit: float, limits: Limits, notes: list[str]
+) -> float:
     """Clamp ``target`` to ``hi`` (or refuse when strict); refuse below ``lo``."""
     if hi is not None and target > hi:
         if limits.strict:
-            raise Refusal("CapAboveMaximum",
-                          f"{_fmt_w(target / unit)} is above the maximum {_fmt_w(hi / unit)} of {what}")
+            raise Refusal(
+                "CapAboveMaximum", f"{_fmt_w(target / unit)} is above the maximum {_fmt_w(hi / unit)} of {what}"
+            )
         notes.append(f"{what}: {_fmt_w(target / unit)} clamped to the maximum {_fmt_w(hi / unit)}")
         return hi
     if lo is not None and target < lo:
-        raise Refusal("CapBelowMinimum",
-                      f"{_fmt_w(target / unit)} is below the minimum {_fmt_w(lo / unit)} of {what}")
+        raise Refusal("CapBelowMinimum", f"{_fmt_w(target / unit)} is below the minimum {_fmt_w(lo / unit)} of {what}")
     return target
 
 
@@ -120,8 +121,11 @@ def plan_rapl(cap: CpuCap, inv: Inventory, limits: Limits) -> CpuPlan:
             target = cap.package_power_cap_watts * 1e6
         elif cap.package_power_cap_pct_of_max is not None:
             if not zone.max_power_uw:
-                raise Refusal("NoMaximum", f"{what} reports no constraint_0_max_power_uw, "
-                                           "so packagePowerCapPctOfMax cannot be converted to watts")
+                raise Refusal(
+                    "NoMaximum",
+                    f"{what} reports no constraint_0_max_power_uw, "
+                    "so packagePowerCapPctOfMax cannot be converted to watts",
+                )
             target = zone.max_power_uw * cap.package_power_cap_pct_of_max / 100
         else:
             continue
@@ -141,8 +145,11 @@ def cap_fraction(cap: CpuCap, reference_watts: float | None, limits: Limits, not
     check_cpu_request(cap)
     if cap.package_power_cap_watts is not None:
         if not reference_watts:
-            raise Refusal("NoMaximum", "packagePowerCapWatts needs the package maximum power to pick a frequency; "
-                                       "RAPL reports none here, set --package-max-watts or use packagePowerCapPctOfMax")
+            raise Refusal(
+                "NoMaximum",
+                "packagePowerCapWatts needs the package maximum power to pick a frequency; "
+                "RAPL reports none here, set --package-max-watts or use packagePowerCapPctOfMax",
+            )
         frac = cap.package_power_cap_watts / reference_watts
         what = f"the package maximum {_fmt_w(reference_watts)}"
     else:
@@ -155,8 +162,10 @@ def cap_fraction(cap: CpuCap, reference_watts: float | None, limits: Limits, not
         notes.append(f"cap above {what}: frequency left at the hardware maximum")
         return 1.0
     if frac < limits.min_cap_pct / 100:
-        raise Refusal("CapBelowMinimum",
-                      f"the cap is {frac * 100:.1f} % of the package maximum, below the {limits.min_cap_pct:g} % floor")
+        raise Refusal(
+            "CapBelowMinimum",
+            f"the cap is {frac * 100:.1f} % of the package maximum, below the {limits.min_cap_pct:g} % floor",
+        )
     return frac
 
 
@@ -170,8 +179,7 @@ def frequency_for_fraction(frac: float, cpu: CpuFreq) -> int:
     return target
 
 
-def ordered_min_max(min_key: str, max_key: str, cur_min: int, cur_max: int, new_min: int,
-                    new_max: int) -> list[Write]:
+def ordered_min_max(min_key: str, max_key: str, cur_min: int, cur_max: int, new_min: int, new_max: int) -> list[Write]:
     """Writes moving (min, max) to (new_min, new_max) with min <= max after every step.
 
     If the new minimum is above the current maximum, the maximum must move first;
@@ -195,8 +203,9 @@ def plan_dvfs(cap: CpuCap, inv: Inventory, limits: Limits) -> CpuPlan:
         target = frequency_for_fraction(frac, cpu)
         targets.append(target)
         new_min = min(cpu.scaling_min_khz, target)
-        plan.writes += ordered_min_max(cpu.min_file, cpu.max_file, cpu.scaling_min_khz, cpu.scaling_max_khz,
-                                       new_min, target)
+        plan.writes += ordered_min_max(
+            cpu.min_file, cpu.max_file, cpu.scaling_min_khz, cpu.scaling_max_khz, new_min, target
+        )
     plan.max_freq_khz = max(targets) if targets else None
     plan.throttle_pct = round((1 - frac) * 100, 1)
     plan.cap_watts = round(frac * reference, 3) if reference else None

@@ -13,7 +13,8 @@ import signal
 import sys
 import threading
 import time
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from agent.backends.nvml import Nvml
 from agent.engine import Engine, EngineConfig, PassResult
@@ -35,8 +36,14 @@ Publisher = Callable[[Desired, PassResult], None]
 
 
 class Runner:
-    def __init__(self, engine: Engine, telemetry: Telemetry, source: ProfileSource, interval: float,
-                 publish: Publisher | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        telemetry: Telemetry,
+        source: ProfileSource,
+        interval: float,
+        publish: Publisher | None = None,
+    ) -> None:
         self.engine, self.telemetry, self.source = engine, telemetry, source
         self.interval = interval
         self.publish = publish
@@ -47,16 +54,17 @@ class Runner:
     def run_pass(self) -> PassResult:
         desired = self.source.current()
         tp = desired.telemetry
-        result = self.engine.reconcile(desired.profile, tp.spec.controls if tp else None, desired.invalid,
-                                       desired.generation)
+        result = self.engine.reconcile(
+            desired.profile, tp.spec.controls if tp else None, desired.invalid, desired.generation
+        )
         if self.publish is not None:
             try:
                 self.publish(desired, result)
-            except Exception:  # noqa: BLE001 - a status write must never stop enforcement
+            except Exception:
                 log.exception("publishing status failed")
         try:
             self.telemetry.sample(discover(self.engine.fs), tp.spec.sources if tp else None)
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("telemetry sample failed")
         self.passes += 1
         self.last_pass = time.monotonic()
@@ -67,7 +75,7 @@ class Runner:
         while True:
             try:
                 result = self.run_pass()
-            except Exception:  # noqa: BLE001 - the loop must survive anything
+            except Exception:
                 log.exception("agent pass failed; retrying after the interval")
                 result = None
             if once:
@@ -109,9 +117,12 @@ def install_signal_handlers(runner: Runner) -> None:
 
 def print_status(desired: Desired, result: PassResult) -> None:
     """Offline publisher: the status a cluster would get, as one JSON line on stdout."""
-    doc = {"name": desired.name, "ok": result.ok,
-           "status": result.status.to_api() if result.status else None,
-           "control": result.control.to_api() if result.control else None}
+    doc = {
+        "name": desired.name,
+        "ok": result.ok,
+        "status": result.status.to_api() if result.status else None,
+        "control": result.control.to_api() if result.control else None,
+    }
     sys.stdout.write(json.dumps(doc, sort_keys=True) + "\n")
     sys.stdout.flush()
 
@@ -121,8 +132,7 @@ def _kube_publisher(source: KubeSource, dry_run: bool) -> Publisher:
 
     def publish(desired: Desired, result: PassResult) -> None:
         if dry_run:
-            log.info("dry-run: status not written",
-                     extra={"status": result.status.to_api() if result.status else None})
+            log.info("dry-run: status not written", extra={"status": result.status.to_api() if result.status else None})
             return
         if result.status is not None and (desired.profile is not None or desired.invalid is not None):
             source.patch_profile_status(merge_patch_body(result.status))
@@ -131,6 +141,7 @@ def _kube_publisher(source: KubeSource, dry_run: bool) -> Publisher:
             # Cluster-scoped TelemetryProfiles are shared by every node: one node's
             # result there would be overwritten by the next, so only node scope is reported.
             source.patch_telemetry_status(tp.metadata.get("name", ""), merge_patch_body(result.control))
+
     return publish
 
 
@@ -139,8 +150,9 @@ def build(settings: AgentSettings, nvml_module: object | None = None) -> tuple[E
     fs = Sysfs(settings.sysfs_root)
     store = OriginalsStore.in_dir(settings.state_dir)
     nvml = Nvml(nvml_module, enabled=settings.gpu != "off")
-    limits = Limits(min_cap_pct=settings.min_cap_pct, strict=settings.strict_limits,
-                    package_max_watts=settings.package_max_watts)
+    limits = Limits(
+        min_cap_pct=settings.min_cap_pct, strict=settings.strict_limits, package_max_watts=settings.package_max_watts
+    )
     config = EngineConfig(node_name=settings.node_name, limits=limits, dry_run=settings.dry_run)
     return Engine(fs, store, nvml, config, metrics), Telemetry(fs, nvml, metrics)
 
@@ -150,7 +162,7 @@ def run_agent(settings: AgentSettings) -> int:
     if settings.restore:
         report = engine.restore_all()
         print(json.dumps({"restored": report.restored, "failed": report.failed}, sort_keys=True))
-        return 1 if report.failed or not engine.store.empty() and not settings.dry_run else 0
+        return 1 if report.failed or (not engine.store.empty() and not settings.dry_run) else 0
     if settings.profile:
         source: ProfileSource = FileSource(settings.profile)
         publish: Publisher | None = print_status
@@ -167,8 +179,9 @@ def run_agent(settings: AgentSettings) -> int:
     if not settings.once and settings.metrics_port:
         from joulie.probes import ProbeServer
 
-        server = ProbeServer(settings.metrics_port, runner.healthy, runner.ready,
-                             render_metrics=engine.metrics.render, name="agent-http")
+        server = ProbeServer(
+            settings.metrics_port, runner.healthy, runner.ready, render_metrics=engine.metrics.render, name="agent-http"
+        )
         server.start()
         log.info("serving /metrics, /healthz, /readyz", extra={"port": server.port})
     if not settings.once:

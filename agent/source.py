@@ -47,8 +47,12 @@ def parse_profile(obj: Any) -> Desired:
     try:
         profile = NodePowerProfile.model_validate(obj)
     except ValidationError as exc:
-        return Desired(profile=None, invalid=f"invalid NodePowerProfile: {validation_message(exc)}",
-                       generation=generation, name=meta.get("name"))
+        return Desired(
+            profile=None,
+            invalid=f"invalid NodePowerProfile: {validation_message(exc)}",
+            generation=generation,
+            name=meta.get("name"),
+        )
     return Desired(profile=profile, generation=generation, name=meta.get("name"))
 
 
@@ -73,8 +77,9 @@ class FileSource:
         npp = [d for d in docs if isinstance(d, dict) and d.get("kind", NPP_KIND) == NPP_KIND]
         tps = [d for d in docs if isinstance(d, dict) and d.get("kind") == TP_KIND]
         if len(npp) != 1:
-            return Desired(profile=None, invalid=f"{self.path} must hold exactly one NodePowerProfile, "
-                                                 f"found {len(npp)}")
+            return Desired(
+                profile=None, invalid=f"{self.path} must hold exactly one NodePowerProfile, found {len(npp)}"
+            )
         desired = parse_profile(npp[0])
         if tps:
             try:

@@ -31,7 +31,7 @@ class OriginalsStore:
             self._load()
 
     @classmethod
-    def in_dir(cls, state_dir: str | Path) -> "OriginalsStore":
+    def in_dir(cls, state_dir: str | Path) -> OriginalsStore:
         return cls(Path(state_dir) / STATE_FILE)
 
     def _load(self) -> None:
@@ -45,14 +45,15 @@ class OriginalsStore:
             if data.get("version") != FORMAT_VERSION:
                 raise ValueError(f"unknown version {data.get('version')!r}")
             self._originals = {
-                str(ch): {str(k): int(v) for k, v in values.items()}
-                for ch, values in data["originals"].items()
+                str(ch): {str(k): int(v) for k, v in values.items()} for ch, values in data["originals"].items()
             }
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
             os.replace(self.path, aside)
-            log.error("state file unreadable, moved aside; originals in it cannot be restored automatically",
-                      extra={"path": str(self.path), "moved_to": str(aside), "error": str(exc)})
+            log.error(
+                "state file unreadable, moved aside; originals in it cannot be restored automatically",
+                extra={"path": str(self.path), "moved_to": str(aside), "error": str(exc)},
+            )
 
     def _persist(self) -> None:
         if self.path is None:

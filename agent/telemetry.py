@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from agent.backends import http
 from agent.backends.nvml import Nvml
@@ -40,8 +40,9 @@ class Sample:
 
 
 class Telemetry:
-    def __init__(self, fs: Sysfs, nvml: Nvml, metrics: AgentMetrics,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, fs: Sysfs, nvml: Nvml, metrics: AgentMetrics, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.fs, self.nvml, self.metrics, self.clock = fs, nvml, metrics, clock
         self._last: dict[str, tuple[int, float]] = {}
         self._energy_j: dict[str, float] = {}

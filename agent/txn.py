@@ -86,8 +86,9 @@ def _matches(current: int, write: Write) -> bool:
     return abs(current - write.value) <= write.tolerance
 
 
-def apply_writes(channel: Channel, writes: list[Write], store: OriginalsStore | None,
-                 dry_run: bool = False) -> ApplyResult:
+def apply_writes(
+    channel: Channel, writes: list[Write], store: OriginalsStore | None, dry_run: bool = False
+) -> ApplyResult:
     """Make every write true, or none of them; originals are saved to ``store`` first."""
     result = ApplyResult()
     pending: list[tuple[Write, int]] = []
@@ -108,8 +109,9 @@ def apply_writes(channel: Channel, writes: list[Write], store: OriginalsStore | 
         pending.append((w, current))
     if dry_run:
         for w, current in pending:
-            log.info("dry-run: would write", extra={"channel": channel.name, "key": w.key,
-                                                    "from": current, "to": w.value})
+            log.info(
+                "dry-run: would write", extra={"channel": channel.name, "key": w.key, "from": current, "to": w.value}
+            )
         result.written = [w for w, _ in pending]
         return result
     if not pending:
@@ -163,8 +165,14 @@ def restore_writes(channel: Channel, originals: dict[str, int]) -> list[Write]:
         except ChannelError:
             writes += [Write("sysfs", f"{d}/{name}", v) for name, v in vals.items()]
             continue
-        writes += ordered_min_max(min_key, max_key, cur_min, cur_max,
-                                  vals.get("scaling_min_freq", cur_min), vals.get("scaling_max_freq", cur_max))
+        writes += ordered_min_max(
+            min_key,
+            max_key,
+            cur_min,
+            cur_max,
+            vals.get("scaling_min_freq", cur_min),
+            vals.get("scaling_max_freq", cur_max),
+        )
     return writes
 
 

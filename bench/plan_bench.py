@@ -16,16 +16,17 @@ import statistics
 import sys
 import time
 import tracemalloc
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from labeller.config import PlannerConfig  # noqa: E402
-from labeller.memory import InMemoryCluster  # noqa: E402
-from labeller.planner import Planner  # noqa: E402
-from labeller.reconciler import ProfileCache, Reconciler  # noqa: E402
-from joulie.core.store import ClusterStore  # noqa: E402
+from joulie.core.store import ClusterStore
+from labeller.config import PlannerConfig
+from labeller.memory import InMemoryCluster
+from labeller.planner import Planner
+from labeller.reconciler import ProfileCache, Reconciler
 
 KEY = "joulie.io/power-profile"
 
@@ -34,27 +35,56 @@ def nodes(n: int) -> Iterator[dict[str, Any]]:
     for i in range(n):
         yield {
             "kind": "Node",
-            "metadata": {"name": f"node-{i:05d}", "uid": f"n-{i}", "labels": {
-                "joulie.io/managed": "true", "kubernetes.io/hostname": f"node-{i:05d}",
-                "topology.kubernetes.io/zone": f"zone-{i % 3}", "node.kubernetes.io/instance-type": "m6i.16xlarge",
-            }},
+            "metadata": {
+                "name": f"node-{i:05d}",
+                "uid": f"n-{i}",
+                "labels": {
+                    "joulie.io/managed": "true",
+                    "kubernetes.io/hostname": f"node-{i:05d}",
+                    "topology.kubernetes.io/zone": f"zone-{i % 3}",
+                    "node.kubernetes.io/instance-type": "m6i.16xlarge",
+                },
+            },
             "spec": {},
-            "status": {"allocatable": {"cpu": "64", "memory": "256Gi", "pods": "110"},
-                       "capacity": {"cpu": "64", "memory": "256Gi", "pods": "110"}},
+            "status": {
+                "allocatable": {"cpu": "64", "memory": "256Gi", "pods": "110"},
+                "capacity": {"cpu": "64", "memory": "256Gi", "pods": "110"},
+            },
         }
 
 
 def pods(n: int, n_nodes: int, rng: random.Random) -> Iterator[dict[str, Any]]:
-    perf = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
-        {"matchExpressions": [{"key": KEY, "operator": "NotIn", "values": ["eco"]}]}]}}}
-    eco = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
-        {"matchExpressions": [{"key": KEY, "operator": "In", "values": ["eco"]},
-                              {"key": "joulie.io/draining", "operator": "NotIn", "values": ["true"]}]}]}}}
+    perf = {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [{"matchExpressions": [{"key": KEY, "operator": "NotIn", "values": ["eco"]}]}]
+            }
+        }
+    }
+    eco = {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [
+                    {
+                        "matchExpressions": [
+                            {"key": KEY, "operator": "In", "values": ["eco"]},
+                            {"key": "joulie.io/draining", "operator": "NotIn", "values": ["true"]},
+                        ]
+                    }
+                ]
+            }
+        }
+    }
     for i in range(n):
         r = rng.random()
         spec: dict[str, Any] = {
-            "containers": [{"name": "main", "image": "registry.example/app:1.0",
-                            "resources": {"requests": {"cpu": "250m", "memory": "512Mi"}}}],
+            "containers": [
+                {
+                    "name": "main",
+                    "image": "registry.example/app:1.0",
+                    "resources": {"requests": {"cpu": "250m", "memory": "512Mi"}},
+                }
+            ],
             "tolerations": [{"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute"}],
         }
         if r < 0.2:
@@ -66,8 +96,12 @@ def pods(n: int, n_nodes: int, rng: random.Random) -> Iterator[dict[str, Any]]:
             spec["nodeName"] = f"node-{rng.randrange(n_nodes):05d}"
         yield {
             "kind": "Pod",
-            "metadata": {"name": f"pod-{i}", "namespace": f"ns-{i % 200}", "uid": f"uid-{i:08d}",
-                         "labels": {"app": f"app-{i % 500}"}},
+            "metadata": {
+                "name": f"pod-{i}",
+                "namespace": f"ns-{i % 200}",
+                "uid": f"uid-{i:08d}",
+                "labels": {"app": f"app-{i % 500}"},
+            },
             "spec": spec,
             "status": {"phase": "Pending" if pending else "Running"},
         }

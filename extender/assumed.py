@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 from cachetools import TTLCache
 
@@ -27,8 +28,9 @@ class Assumption(NamedTuple):
 
 
 class AssumedPods:
-    def __init__(self, ttl_seconds: float = 30.0, maxsize: int = 100_000,
-                 timer: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, ttl_seconds: float = 30.0, maxsize: int = 100_000, timer: Callable[[], float] = time.monotonic
+    ) -> None:
         self._cache: TTLCache[str, Assumption] = TTLCache(maxsize=maxsize, ttl=ttl_seconds, timer=timer)
         self._lock = threading.Lock()
 

@@ -15,20 +15,38 @@ def add_http_flags(p: argparse.ArgumentParser) -> None:
     d = ServeSettings()
     g = p.add_argument_group("http")
     g.add_argument("--host", default=env("JOULIE_HOST", d.host), help="listen address (default %(default)s)")
-    g.add_argument("--port", type=int, default=env("JOULIE_PORT", d.port, int), help="listen port (default %(default)s)")
-    g.add_argument("--url-prefix", default=env("JOULIE_URL_PREFIX", d.url_prefix),
-                   help="routes answer at / and under this prefix (default %(default)s)")
-    g.add_argument("--max-body-bytes", type=int, default=env("JOULIE_MAX_BODY_BYTES", d.max_body_bytes, int),
-                   help=f"larger request bodies are refused with 413 (default %(default)s = "
-                        f"{d.max_body_bytes // 2**20} MiB)")
-    g.add_argument("--assumed-ttl", type=float, default=env("JOULIE_ASSUMED_TTL_SECONDS", d.assumed_ttl_seconds, float),
-                   help="seconds a just-placed pod counts on its node before the cluster shows it bound "
-                        "(default %(default)s)")
-    g.add_argument("--access-log", action="store_true", default=env_bool("JOULIE_ACCESS_LOG"),
-                   help="log every request (off by default: the scheduler calls twice per pod)")
-    g.add_argument("--shutdown-grace", type=float,
-                   default=env("JOULIE_SHUTDOWN_GRACE_SECONDS", d.shutdown_grace_seconds, float),
-                   help="seconds to finish in-flight requests on SIGTERM (default %(default)s)")
+    g.add_argument(
+        "--port", type=int, default=env("JOULIE_PORT", d.port, int), help="listen port (default %(default)s)"
+    )
+    g.add_argument(
+        "--url-prefix",
+        default=env("JOULIE_URL_PREFIX", d.url_prefix),
+        help="routes answer at / and under this prefix (default %(default)s)",
+    )
+    g.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=env("JOULIE_MAX_BODY_BYTES", d.max_body_bytes, int),
+        help=f"larger request bodies are refused with 413 (default %(default)s = {d.max_body_bytes // 2**20} MiB)",
+    )
+    g.add_argument(
+        "--assumed-ttl",
+        type=float,
+        default=env("JOULIE_ASSUMED_TTL_SECONDS", d.assumed_ttl_seconds, float),
+        help="seconds a just-placed pod counts on its node before the cluster shows it bound (default %(default)s)",
+    )
+    g.add_argument(
+        "--access-log",
+        action="store_true",
+        default=env_bool("JOULIE_ACCESS_LOG"),
+        help="log every request (off by default: the scheduler calls twice per pod)",
+    )
+    g.add_argument(
+        "--shutdown-grace",
+        type=float,
+        default=env("JOULIE_SHUTDOWN_GRACE_SECONDS", d.shutdown_grace_seconds, float),
+        help="seconds to finish in-flight requests on SIGTERM (default %(default)s)",
+    )
 
 
 def serve_settings(args: argparse.Namespace) -> ServeSettings:
@@ -40,8 +58,12 @@ def serve_settings(args: argparse.Namespace) -> ServeSettings:
         raise ConfigError(f"--assumed-ttl must be positive, got {args.assumed_ttl}")
     try:
         return ServeSettings(
-            host=args.host, port=args.port, url_prefix=args.url_prefix, max_body_bytes=args.max_body_bytes,
-            assumed_ttl_seconds=args.assumed_ttl, access_log=args.access_log,
+            host=args.host,
+            port=args.port,
+            url_prefix=args.url_prefix,
+            max_body_bytes=args.max_body_bytes,
+            assumed_ttl_seconds=args.assumed_ttl,
+            access_log=args.access_log,
             shutdown_grace_seconds=args.shutdown_grace,
         )
     except ValidationError as exc:

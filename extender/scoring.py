@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import operator
 import threading
-from typing import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import cast
 
 import orjson
 
@@ -80,7 +81,7 @@ class ScoreTables:
     def encode(self, names: Sequence[str], scores: Sequence[int]) -> bytes:
         """``HostPriorityList`` JSON: ``[{"Host": name, "Score": n}, ...]``, integers 0..10."""
         fragments = self._fragments
-        parts = list(map(fragments.get, names))
+        parts: list[tuple[bytes, ...] | None] = list(map(fragments.get, names))
         if None in parts:
             if len(fragments) > _MAX_FRAGMENTS:
                 fragments.clear()
@@ -88,7 +89,8 @@ class ScoreTables:
                 if part is None:
                     head = b'{"Host":' + orjson.dumps(names[i]) + b',"Score":'
                     parts[i] = fragments[names[i]] = tuple(head + b"%d}" % k for k in range(MAX_SCORE + 1))
-        return b"[" + b",".join(map(operator.getitem, parts, scores)) + b"]"
+        filled = cast("list[tuple[bytes, ...]]", parts)  # every None was replaced above
+        return b"[" + b",".join(map(operator.getitem, filled, scores)) + b"]"
 
 
 def scores_for(

@@ -18,10 +18,11 @@ import operator
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import compress, repeat
 from operator import itemgetter
-from typing import Any, Callable, NamedTuple, Protocol, Sequence
+from typing import Any, NamedTuple, Protocol, cast
 
 import orjson
 from cachetools import TTLCache
@@ -32,11 +33,11 @@ from extender.scoring import ScoreTables, scores_for
 from extender.supply import SupplyIndex
 from extender.wire import ExtenderArgs, filter_reply
 from joulie.api.labels import PERFORMANCE
-from joulie.core.supply import packed_score
 from joulie.core.model import PodInfo
 from joulie.core.plan import Eligibility, Plan, eligibility
 from joulie.core.selector import LabelSelector
 from joulie.core.store import ClusterStore
+from joulie.core.supply import Verdict, packed_score
 
 log = logging.getLogger(__name__)
 
@@ -71,15 +72,20 @@ class FilterAnswer:
 
 class _FilterMemo(NamedTuple):
     names: Sequence[str]
-    index: SupplyIndex
+    supply_index: SupplyIndex
     store_version: int | None
     """The store version the reply depended on (``None``: only the plan)."""
     answer: tuple[bytes, int, int, list[tuple[str, int]]]
 
 
 class ExtenderService:
-    def __init__(self, runtime: LabellerView, metrics: ExtenderMetrics | None = None,
-                 assumed_ttl_seconds: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        runtime: LabellerView,
+        metrics: ExtenderMetrics | None = None,
+        assumed_ttl_seconds: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.runtime = runtime
         self.metrics = metrics if metrics is not None else ExtenderMetrics()
         self.assumed = AssumedPods(assumed_ttl_seconds)
@@ -117,8 +123,12 @@ class ExtenderService:
         # candidate tuple (shared by the wire layer) pod after pod, so reuse it.
         key = (id(args.names), demand)
         hit = self._filter_memo.get(key) if not args.full else None
-        if (hit is not None and hit.names is args.names and hit.index is idx
-                and hit.store_version in (None, self.runtime.store.version)):
+        if (
+            hit is not None
+            and hit.names is args.names
+            and hit.supply_index is idx
+            and hit.store_version in (None, self.runtime.store.version)
+        ):
             body, passed, rejected, counts = hit.answer
         else:
             body, passed, rejected, counts, used_store = self._filter(args, idx)
@@ -134,8 +144,7 @@ class ExtenderService:
             unplaceable = self._unplaceable(args)
         return FilterAnswer(body, passed, rejected, unplaceable)
 
-    def _filter(self, args: ExtenderArgs, idx: SupplyIndex
-                ) -> tuple[bytes, int, int, list[tuple[str, int]], bool]:
+    def _filter(self, args: ExtenderArgs, idx: SupplyIndex) -> tuple[bytes, int, int, list[tuple[str, int]], bool]:
         demand = args.pod.demand
         names = args.names
         # C-level passes (map, compress, Counter) over the verdict tables: a Python
@@ -146,13 +155,15 @@ class ExtenderService:
             node_of = self.runtime.store.node
             for i, v in enumerate(verdicts):
                 if v is None:
-                    supply = idx.supply(names[i], args.labels[i]) if args.full else idx.supply_from_store(
-                        names[i], node_of)
+                    supply = (
+                        idx.supply(names[i], args.labels[i]) if args.full else idx.supply_from_store(names[i], node_of)
+                    )
                     verdicts[i] = idx.verdict(demand, supply)
-        reasons = list(map(itemgetter(0), verdicts))  # Verdict.reason, at C speed
+        complete = cast("list[Verdict]", verdicts)  # every None was filled in above
+        reasons = list(map(itemgetter(0), complete))  # Verdict.reason, at C speed
         passed = list(compress(range(len(names)), map(operator.is_, reasons, repeat(None))))
         unresolvable = dict(compress(zip(names, reasons), map(operator.is_not, reasons, repeat(None))))
-        counts = list(Counter(map(itemgetter(1), verdicts)).items())  # Verdict.decision
+        counts = list(Counter(map(itemgetter(1), complete)).items())  # Verdict.decision
         return filter_reply(args, passed, unresolvable), len(passed), len(unresolvable), counts, used_store
 
     def _unplaceable(self, args: ExtenderArgs) -> PodInfo | None:
@@ -161,8 +172,13 @@ class ExtenderService:
         anybody can send one."""
         facts = args.pod
         known = self.runtime.store.pod(facts.uid)
-        if (known is None or known.key != facts.key or known.demand != PERFORMANCE or known.node_name is not None
-                or not known.active):
+        if (
+            known is None
+            or known.key != facts.key
+            or known.demand != PERFORMANCE
+            or known.node_name is not None
+            or not known.active
+        ):
             log.debug("filter left no node for a pod the cluster does not show pending", extra={"pod": facts.key})
             return None
         if self._reported.get(known.uid):
@@ -221,8 +237,10 @@ class ExtenderService:
                 return 404, orjson.dumps({"error": f"node {node!r} is not known to Joulie"})
             verdict = eligibility(info, self.runtime.selector)
             if verdict is Eligibility.NOT_SELECTED:
-                why = (f"not managed: labels do not match the node selector {self.runtime.selector.text!r}; "
-                       "the extender passes it untouched")
+                why = (
+                    f"not managed: labels do not match the node selector {self.runtime.selector.text!r}; "
+                    "the extender passes it untouched"
+                )
             elif verdict is Eligibility.ELIGIBLE:
                 why = "eligible but not in the latest plan (added since); judged by its labels until the next reconcile"
             else:

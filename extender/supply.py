@@ -12,7 +12,7 @@ label change is seen at once.
 from __future__ import annotations
 
 import threading
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 from joulie.api.labels import DemandClass
 from joulie.core.model import NodeInfo

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import msgspec
 import orjson
 
+from joulie import jsonutil
 from joulie.api.labels import DemandClass
 from joulie.core.classify import classify_pod
 from joulie.core.model import pod_requests
@@ -121,9 +123,9 @@ def pod_facts(pod: Mapping[str, Any]) -> PodFacts:
     meta = pod.get("metadata")
     meta = meta if isinstance(meta, dict) else {}
     name = meta.get("name") if isinstance(meta.get("name"), str) else ""
-    namespace = meta.get("namespace") if isinstance(meta.get("namespace"), str) else "default"
+    namespace = jsonutil.text(meta.get("namespace"), "default")
     key = f"{namespace}/{name}" if name else f"{namespace}/<unnamed>"
-    uid = meta.get("uid") if isinstance(meta.get("uid"), str) and meta.get("uid") else key
+    uid = jsonutil.text(meta.get("uid"), key)
     spec = pod.get("spec")
     try:
         cpu = pod_requests(spec)[0] if isinstance(spec, dict) else 0
@@ -174,9 +176,7 @@ def parse_args(body: bytes) -> ExtenderArgs:
 # ------------------------------------------------------------------ replies
 
 
-def filter_reply(
-    args: ExtenderArgs, passed: Sequence[int], unresolvable: Mapping[str, str]
-) -> bytes:
+def filter_reply(args: ExtenderArgs, passed: Sequence[int], unresolvable: Mapping[str, str]) -> bytes:
     """``ExtenderFilterResult`` for the nodes at indexes ``passed`` of the request.
 
     Names mode answers ``NodeNames`` (never null: null would filter out every node);
@@ -187,15 +187,22 @@ def filter_reply(
     failed = orjson.dumps(unresolvable)
     if args.full:
         items = b",".join(args.raw_nodes[i] for i in passed)
-        return (b'{"Nodes":{"metadata":{},"items":[' + items + b']},"NodeNames":null,"FailedNodes":{},'
-                b'"FailedAndUnresolvableNodes":' + failed + b',"Error":""}')
+        return (
+            b'{"Nodes":{"metadata":{},"items":[' + items + b']},"NodeNames":null,"FailedNodes":{},'
+            b'"FailedAndUnresolvableNodes":' + failed + b',"Error":""}'
+        )
     names = args.names
-    return (b'{"Nodes":null,"NodeNames":' + orjson.dumps([names[i] for i in passed])
-            + b',"FailedNodes":{},"FailedAndUnresolvableNodes":' + failed + b',"Error":""}')
+    return (
+        b'{"Nodes":null,"NodeNames":'
+        + orjson.dumps([names[i] for i in passed])
+        + b',"FailedNodes":{},"FailedAndUnresolvableNodes":'
+        + failed
+        + b',"Error":""}'
+    )
 
 
 def error_body(message: str) -> bytes:
     return orjson.dumps({"error": message})
 
 
-__all__ = ["BadRequest", "ExtenderArgs", "PodFacts", "parse_args", "filter_reply", "pod_facts"]
+__all__ = ["BadRequest", "ExtenderArgs", "PodFacts", "filter_reply", "parse_args", "pod_facts"]

@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from joulie.errors import ConfigError
 
@@ -53,12 +54,16 @@ def parse_params(items: list[str], flag: str = "--policy-param") -> dict[str, An
 
 
 def add_logging_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--log-level", default=env("JOULIE_LOG_LEVEL", "info"),
-                   choices=["debug", "info", "warning", "error"])
+    p.add_argument(
+        "--log-level", default=env("JOULIE_LOG_LEVEL", "info"), choices=["debug", "info", "warning", "error"]
+    )
     p.add_argument("--log-format", default=env("JOULIE_LOG_FORMAT", "json"), choices=["json", "text"])
 
 
 def add_kube_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--kubeconfig", default=env("KUBECONFIG", None),
-                   help="kubeconfig file (default: in-cluster config, then ~/.kube/config)")
+    p.add_argument(
+        "--kubeconfig",
+        default=env("KUBECONFIG", None),
+        help="kubeconfig file (default: in-cluster config, then ~/.kube/config)",
+    )
     p.add_argument("--context", default=env("JOULIE_KUBE_CONTEXT", None), help="kubeconfig context")

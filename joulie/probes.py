@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
@@ -27,12 +27,19 @@ class ProbeServer:
     """Serves ``healthy``/``ready`` (200 when ok, else 503, with the reason as body) and
     ``render_metrics()`` (default: the process-wide Prometheus registry)."""
 
-    def __init__(self, port: int, healthy: Check, ready: Check, host: str = "0.0.0.0",
-                 render_metrics: Callable[[], bytes] = _process_metrics, name: str = "probes") -> None:
+    def __init__(
+        self,
+        port: int,
+        healthy: Check,
+        ready: Check,
+        host: str = "0.0.0.0",
+        render_metrics: Callable[[], bytes] = _process_metrics,
+        name: str = "probes",
+    ) -> None:
         checks = {"/healthz": healthy, "/readyz": ready}
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server naming
+            def do_GET(self) -> None:
                 path = self.path.split("?", 1)[0]
                 if path == "/metrics":
                     self._send(200, render_metrics(), CONTENT_TYPE_LATEST)
@@ -54,7 +61,7 @@ class ProbeServer:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: object) -> None:
                 log.debug("probe %s", format % args)
 
         self.server = ThreadingHTTPServer((host, port), Handler)

@@ -14,8 +14,10 @@ import argparse
 import asyncio
 import gc
 import logging
+import math
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator
+from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry
 
@@ -36,8 +38,14 @@ from labeller.snapshot import load_snapshot
 log = logging.getLogger(__name__)
 
 
-def build_runtime(snapshot: str | None, loop: LoopSettings, config: PlannerConfig, kubeconfig: str | None,
-                  context: str | None, metrics: LabellerMetrics) -> LabellerRuntime:
+def build_runtime(
+    snapshot: str | None,
+    loop: LoopSettings,
+    config: PlannerConfig,
+    kubeconfig: str | None,
+    context: str | None,
+    metrics: LabellerMetrics,
+) -> LabellerRuntime:
     """A snapshot runtime for ``--snapshot``/``--example``, else the live-cluster one."""
     if snapshot:
         snap = load_snapshot(snapshot)
@@ -63,26 +71,35 @@ def run_serve(settings: ServeSettings, runtime: LabellerRuntime, registry: Colle
         log.info("stopped")
 
     service = ExtenderService(runtime, ExtenderMetrics(registry), assumed_ttl_seconds=settings.assumed_ttl_seconds)
-    app = create_app(runtime, url_prefix=settings.url_prefix, max_body_bytes=settings.max_body_bytes,
-                     service=service, lifespan=lifespan, registry=registry)
-    server = uvicorn.Server(uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        workers=1,
-        access_log=settings.access_log,
-        log_config=None,  # our JSON logging (root handler) formats uvicorn's records too
-        lifespan="on",
-        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
-        timeout_keep_alive=30,  # the scheduler reuses its connection between pods
-    ))
+    app = create_app(
+        runtime,
+        url_prefix=settings.url_prefix,
+        max_body_bytes=settings.max_body_bytes,
+        service=service,
+        lifespan=lifespan,
+        registry=registry,
+    )
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=settings.host,
+            port=settings.port,
+            workers=1,
+            access_log=settings.access_log,
+            log_config=None,  # our JSON logging (root handler) formats uvicorn's records too
+            lifespan="on",
+            timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_seconds),
+            timeout_keep_alive=30,  # the scheduler reuses its connection between pods
+        )
+    )
     runtime.start()
     # Move what is loaded so far (caches, plan) out of the collector's view: a full
     # collection then no longer walks it, which would otherwise show as p99 spikes.
     gc.collect()
     gc.freeze()
-    log.info("serving", extra={"host": settings.host, "port": settings.port, "urlPrefix": settings.url_prefix,
-                               "mode": mode})
+    log.info(
+        "serving", extra={"host": settings.host, "port": settings.port, "urlPrefix": settings.url_prefix, "mode": mode}
+    )
     server.run()
     return 0 if server.started else 1
 
@@ -90,8 +107,7 @@ def run_serve(settings: ServeSettings, runtime: LabellerRuntime, registry: Colle
 def runtime_from_args(args: argparse.Namespace, metrics: LabellerMetrics) -> LabellerRuntime:
     """The labeller runtime ``joulie serve`` flags describe."""
     snapshot = example_snapshot_path() if args.example else args.snapshot
-    return build_runtime(snapshot, loop_settings(args), planner_config(args), args.kubeconfig, args.context,
-                         metrics)
+    return build_runtime(snapshot, loop_settings(args), planner_config(args), args.kubeconfig, args.context, metrics)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -110,13 +126,16 @@ def register(sub: Any) -> None:
         "serve",
         help="serve the kube-scheduler extender and /plan, with the labeller loop beside it",
         description="Serve POST /filter and /prioritize (kube-scheduler extender), GET /plan, /healthz, "
-                    "/readyz and /metrics, while the labeller keeps the plan current. With --snapshot or "
-                    "--example no cluster is needed.",
+        "/readyz and /metrics, while the labeller keeps the plan current. With --snapshot or "
+        "--example no cluster is needed.",
     )
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--snapshot", metavar="FILE", default=env("JOULIE_SNAPSHOT", None),
-                     help="serve from `kubectl get nodes,pods -A -o yaml` output instead of a live cluster "
-                          "(env JOULIE_SNAPSHOT)")
+    src.add_argument(
+        "--snapshot",
+        metavar="FILE",
+        default=env("JOULIE_SNAPSHOT", None),
+        help="serve from `kubectl get nodes,pods -A -o yaml` output instead of a live cluster (env JOULIE_SNAPSHOT)",
+    )
     src.add_argument("--example", action="store_true", help="serve from the bundled example snapshot")
     add_http_flags(p)
     add_planner_flags(p)

@@ -10,7 +10,6 @@ from importlib import resources
 from typing import Any
 
 import orjson
-
 from pydantic import ValidationError
 
 from joulie.cliutil import ConfigError, add_kube_flags, add_logging_flags, env, env_bool, parse_params, scalar
@@ -18,8 +17,8 @@ from joulie.core.plan import DEFAULT_ECO_CPU_WATTS, ECO_CAPS, PERFORMANCE_CAPS, 
 from joulie.logs import setup_logging
 from joulie.validation import validation_details
 from labeller.config import PlannerConfig
-from labeller.policies import POLICIES
 from labeller.planner import Planner
+from labeller.policies import POLICIES
 from labeller.reconciler import Reconciler
 from labeller.render import plan_table
 from labeller.settings import LoopSettings
@@ -37,21 +36,36 @@ UPSTREAM_POLICY_ENV = {
 
 def add_cap_flags(g: argparse._ActionsContainer) -> None:
     """The caps written into NodePowerProfiles; :func:`cap_settings` reads them back."""
-    g.add_argument("--performance-cap-watts", type=float,
-                   default=env("JOULIE_PERFORMANCE_CAP_WATTS", PERFORMANCE_CAPS.cpu_watts, float),
-                   help="CPU package cap of performance nodes, W per package (default %(default)s)")
-    g.add_argument("--eco-cap-watts", type=float, default=env("JOULIE_ECO_CAP_WATTS", None, float),
-                   help=f"CPU package cap of eco nodes, W per package (default {DEFAULT_ECO_CPU_WATTS:g} unless "
-                        "--eco-cap-pct is set)")
-    g.add_argument("--eco-cap-pct", type=float, default=env("JOULIE_ECO_CAP_PCT", None, float),
-                   help="eco CPU cap as %% of each package's maximum power, instead of watts")
-    g.add_argument("--performance-gpu-cap-watts", type=float,
-                   default=env("JOULIE_PERFORMANCE_GPU_CAP_WATTS", None, float))
+    g.add_argument(
+        "--performance-cap-watts",
+        type=float,
+        default=env("JOULIE_PERFORMANCE_CAP_WATTS", PERFORMANCE_CAPS.cpu_watts, float),
+        help="CPU package cap of performance nodes, W per package (default %(default)s)",
+    )
+    g.add_argument(
+        "--eco-cap-watts",
+        type=float,
+        default=env("JOULIE_ECO_CAP_WATTS", None, float),
+        help=f"CPU package cap of eco nodes, W per package (default {DEFAULT_ECO_CPU_WATTS:g} unless "
+        "--eco-cap-pct is set)",
+    )
+    g.add_argument(
+        "--eco-cap-pct",
+        type=float,
+        default=env("JOULIE_ECO_CAP_PCT", None, float),
+        help="eco CPU cap as %% of each package's maximum power, instead of watts",
+    )
+    g.add_argument(
+        "--performance-gpu-cap-watts", type=float, default=env("JOULIE_PERFORMANCE_GPU_CAP_WATTS", None, float)
+    )
     g.add_argument("--eco-gpu-cap-watts", type=float, default=env("JOULIE_ECO_GPU_CAP_WATTS", None, float))
-    g.add_argument("--eco-gpu-cap-pct", type=float,
-                   default=env("JOULIE_ECO_GPU_CAP_PCT", ECO_CAPS.gpu_pct_of_max, float),
-                   help="eco GPU power limit as %% of the board maximum (default %(default)s; "
-                        "--eco-gpu-cap-watts wins when given)")
+    g.add_argument(
+        "--eco-gpu-cap-pct",
+        type=float,
+        default=env("JOULIE_ECO_GPU_CAP_PCT", ECO_CAPS.gpu_pct_of_max, float),
+        help="eco GPU power limit as %% of the board maximum (default %(default)s; "
+        "--eco-gpu-cap-watts wins when given)",
+    )
 
 
 def cap_settings(args: argparse.Namespace) -> tuple[CapSettings, CapSettings]:
@@ -71,27 +85,52 @@ def cap_settings(args: argparse.Namespace) -> tuple[CapSettings, CapSettings]:
 def add_planner_flags(p: argparse.ArgumentParser) -> None:
     d = PlannerConfig()
     g = p.add_argument_group("planning")
-    g.add_argument("--node-selector", default=env("JOULIE_NODE_SELECTOR", d.node_selector),
-                   help="label selector of managed nodes (env JOULIE_NODE_SELECTOR; default %(default)s)")
-    g.add_argument("--policy", default=env("JOULIE_POLICY", d.policy), choices=sorted(POLICIES),
-                   help="policy (env JOULIE_POLICY; default %(default)s)")
-    g.add_argument("--policy-param", action="append", default=[], metavar="KEY=VALUE",
-                   help="policy parameter, repeatable (env JOULIE_POLICY_PARAMS='k=v,k=v'); "
-                        "upstream env vars such as STATIC_HP_FRAC are honoured too")
+    g.add_argument(
+        "--node-selector",
+        default=env("JOULIE_NODE_SELECTOR", d.node_selector),
+        help="label selector of managed nodes (env JOULIE_NODE_SELECTOR; default %(default)s)",
+    )
+    g.add_argument(
+        "--policy",
+        default=env("JOULIE_POLICY", d.policy),
+        choices=sorted(POLICIES),
+        help="policy (env JOULIE_POLICY; default %(default)s)",
+    )
+    g.add_argument(
+        "--policy-param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="policy parameter, repeatable (env JOULIE_POLICY_PARAMS='k=v,k=v'); "
+        "upstream env vars such as STATIC_HP_FRAC are honoured too",
+    )
     add_cap_flags(g)
-    g.add_argument("--draining-caps", choices=["performance", "eco"],
-                   default=env("JOULIE_DRAINING_CAPS", d.draining_caps),
-                   help="caps of a draining node: performance (default) keeps running performance pods at full "
-                        "speed until they finish; eco caps at once like upstream")
-    g.add_argument("--dwell-seconds", type=float, default=env("JOULIE_DWELL_SECONDS", d.dwell_seconds, float),
-                   help="minimum time a node stays performance before going eco (0 = upstream behaviour)")
-    g.add_argument("--feedback-hold-seconds", type=float,
-                   default=env("JOULIE_FEEDBACK_HOLD_SECONDS", d.feedback_hold_seconds, float),
-                   help="how long a node promoted for unplaceable performance pods stays performance for them "
-                        "(0 = no feedback promotions, as upstream)")
-    g.add_argument("--feedback-pods-per-node", type=int,
-                   default=env("JOULIE_FEEDBACK_PODS_PER_NODE", d.feedback_pods_per_node, int),
-                   help="unplaceable performance pods per extra performance node")
+    g.add_argument(
+        "--draining-caps",
+        choices=["performance", "eco"],
+        default=env("JOULIE_DRAINING_CAPS", d.draining_caps),
+        help="caps of a draining node: performance (default) keeps running performance pods at full "
+        "speed until they finish; eco caps at once like upstream",
+    )
+    g.add_argument(
+        "--dwell-seconds",
+        type=float,
+        default=env("JOULIE_DWELL_SECONDS", d.dwell_seconds, float),
+        help="minimum time a node stays performance before going eco (0 = upstream behaviour)",
+    )
+    g.add_argument(
+        "--feedback-hold-seconds",
+        type=float,
+        default=env("JOULIE_FEEDBACK_HOLD_SECONDS", d.feedback_hold_seconds, float),
+        help="how long a node promoted for unplaceable performance pods stays performance for them "
+        "(0 = no feedback promotions, as upstream)",
+    )
+    g.add_argument(
+        "--feedback-pods-per-node",
+        type=int,
+        default=env("JOULIE_FEEDBACK_PODS_PER_NODE", d.feedback_pods_per_node, int),
+        help="unplaceable performance pods per extra performance node",
+    )
 
 
 def planner_config(args: argparse.Namespace) -> PlannerConfig:
@@ -163,9 +202,15 @@ def loop_settings(args: argparse.Namespace) -> LoopSettings:
     """The reconcile-loop flags of :func:`add_labeller_run_flags`, validated."""
     try:
         return LoopSettings(
-            interval_seconds=args.interval, debounce_seconds=args.debounce, dry_run=args.dry_run,
-            leader_elect=args.leader_elect, lease_name=args.lease_name, lease_namespace=args.lease_namespace,
-            lease_duration_seconds=args.lease_duration, identity=args.identity, once=args.once,
+            interval_seconds=args.interval,
+            debounce_seconds=args.debounce,
+            dry_run=args.dry_run,
+            leader_elect=args.leader_elect,
+            lease_name=args.lease_name,
+            lease_namespace=args.lease_namespace,
+            lease_duration_seconds=args.lease_duration,
+            identity=args.identity,
+            once=args.once,
             metrics_port=args.metrics_port,
         )
     except ValidationError as exc:
@@ -183,31 +228,54 @@ def add_labeller_run_flags(p: argparse.ArgumentParser) -> None:
     """Flags of the reconcile loop, shared by ``joulie labeller`` and ``joulie serve``."""
     g = p.add_argument_group("reconcile loop")
     d = LoopSettings()
-    g.add_argument("--interval", type=float, default=env("JOULIE_INTERVAL_SECONDS", d.interval_seconds, float),
-                   help="seconds between periodic reconciles (default %(default)s)")
-    g.add_argument("--debounce", type=float, default=env("JOULIE_DEBOUNCE_SECONDS", d.debounce_seconds, float),
-                   help="seconds to merge event-triggered reconciles (default %(default)s)")
-    g.add_argument("--dry-run", action="store_true", default=env_bool("JOULIE_DRY_RUN"),
-                   help="plan and log, write nothing")
-    g.add_argument("--leader-elect", action="store_true", default=env_bool("JOULIE_LEADER_ELECT"),
-                   help="take a coordination.k8s.io Lease so only one replica writes")
+    g.add_argument(
+        "--interval",
+        type=float,
+        default=env("JOULIE_INTERVAL_SECONDS", d.interval_seconds, float),
+        help="seconds between periodic reconciles (default %(default)s)",
+    )
+    g.add_argument(
+        "--debounce",
+        type=float,
+        default=env("JOULIE_DEBOUNCE_SECONDS", d.debounce_seconds, float),
+        help="seconds to merge event-triggered reconciles (default %(default)s)",
+    )
+    g.add_argument(
+        "--dry-run", action="store_true", default=env_bool("JOULIE_DRY_RUN"), help="plan and log, write nothing"
+    )
+    g.add_argument(
+        "--leader-elect",
+        action="store_true",
+        default=env_bool("JOULIE_LEADER_ELECT"),
+        help="take a coordination.k8s.io Lease so only one replica writes",
+    )
     g.add_argument("--lease-name", default=env("JOULIE_LEASE_NAME", d.lease_name))
     g.add_argument("--lease-namespace", default=env("JOULIE_LEASE_NAMESPACE", env("POD_NAMESPACE", d.lease_namespace)))
-    g.add_argument("--lease-duration", type=float,
-                   default=env("JOULIE_LEASE_DURATION_SECONDS", d.lease_duration_seconds, float))
+    g.add_argument(
+        "--lease-duration", type=float, default=env("JOULIE_LEASE_DURATION_SECONDS", d.lease_duration_seconds, float)
+    )
     g.add_argument("--identity", default=env("POD_NAME", None), help="leader-election identity (default: hostname)")
     g.add_argument("--once", action="store_true", help="one reconcile, then exit")
-    g.add_argument("--metrics-port", type=int, default=env("JOULIE_METRICS_PORT", d.metrics_port, int),
-                   help="port of /healthz, /readyz and /metrics (env JOULIE_METRICS_PORT; 0 = off; "
-                        "default %(default)s)")
+    g.add_argument(
+        "--metrics-port",
+        type=int,
+        default=env("JOULIE_METRICS_PORT", d.metrics_port, int),
+        help="port of /healthz, /readyz and /metrics (env JOULIE_METRICS_PORT; 0 = off; default %(default)s)",
+    )
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("plan", help="compute the plan without writing (cluster or --snapshot FILE)",
-                       description="Compute what the labeller would do, and why, without writing anything.")
+    p = sub.add_parser(
+        "plan",
+        help="compute the plan without writing (cluster or --snapshot FILE)",
+        description="Compute what the labeller would do, and why, without writing anything.",
+    )
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--snapshot", metavar="FILE",
-                     help="`kubectl get nodes,pods -A -o yaml` (or -o json) output instead of a live cluster")
+    src.add_argument(
+        "--snapshot",
+        metavar="FILE",
+        help="`kubectl get nodes,pods -A -o yaml` (or -o json) output instead of a live cluster",
+    )
     src.add_argument("--example", action="store_true", help="use the bundled example snapshot")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--now", type=float, default=None, help="plan as of this unix time (default: now)")
@@ -215,8 +283,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_kube_flags(p)
     p.set_defaults(func=cmd_plan)
 
-    p = sub.add_parser("labeller", help="run the reconcile loop against a cluster",
-                       description="Keep every managed node's labels and NodePowerProfile at the plan.")
+    p = sub.add_parser(
+        "labeller",
+        help="run the reconcile loop against a cluster",
+        description="Keep every managed node's labels and NodePowerProfile at the plan.",
+    )
     add_planner_flags(p)
     add_labeller_run_flags(p)
     add_kube_flags(p)
@@ -224,5 +295,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_labeller)
 
 
-__all__ = ["ConfigError", "SnapshotError", "add_cap_flags", "add_labeller_run_flags", "add_planner_flags",
-           "cap_settings", "loop_settings", "planner_config", "register"]
+__all__ = [
+    "ConfigError",
+    "SnapshotError",
+    "add_cap_flags",
+    "add_labeller_run_flags",
+    "add_planner_flags",
+    "cap_settings",
+    "loop_settings",
+    "planner_config",
+    "register",
+]

@@ -32,7 +32,8 @@ class PlannerConfig(BaseModel):
         default=10, ge=1, description="Unplaceable performance pods that justify promoting one more node."
     )
     feedback_hold_seconds: float = Field(
-        default=120.0, ge=0,
+        default=120.0,
+        ge=0,
         description="How long a node promoted for unplaceable performance pods stays performance for them "
         "(0 turns feedback promotions off, as upstream).",
     )
@@ -50,7 +51,7 @@ class PlannerConfig(BaseModel):
         LabelSelector.parse(value)
         return value
 
-    def build_policy(self):  # noqa: ANN201 - returns labeller.policies.Policy
+    def build_policy(self):
         return build_policy(self.policy, self.policy_params)
 
     def selector(self) -> LabelSelector:

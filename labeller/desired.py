@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any, Mapping
+from typing import Any
 
 from joulie.api.labels import DOMAIN, DRAINING_LABEL, DRAINING_NOT, DRAINING_YES, POWER_PROFILE_LABEL
 from joulie.api.v1alpha1 import (
@@ -65,11 +66,11 @@ def desired_spec(decision: NodeDecision, policy: str) -> NodePowerProfileSpec:
 
 
 def _rfc3339(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _rfc3339_micro(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def parse_time(value: Any) -> float | None:
@@ -81,7 +82,7 @@ def parse_time(value: Any) -> float | None:
     except ValueError:
         return None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
     return parsed.timestamp()
 
 
@@ -131,8 +132,12 @@ def desired_npp(decision: NodeDecision, policy: str) -> NodePowerProfile:
 @lru_cache(maxsize=64)
 def _spec_template(profile: str, draining: bool, caps: CapSettings, policy: str) -> dict[str, Any]:
     wire = NodePowerProfileSpec(
-        node_name="-", profile=profile, draining=draining,  # type: ignore[arg-type]
-        cpu=_cpu(caps), gpu=_gpu(caps), policy=PolicyRef(name=policy),
+        node_name="-",
+        profile=profile,
+        draining=draining,
+        cpu=_cpu(caps),
+        gpu=_gpu(caps),
+        policy=PolicyRef(name=policy),
     ).to_api()
     del wire["nodeName"]
     return wire

@@ -8,8 +8,8 @@ plan without writing anything, and lets tests read the writes a plan implies.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from joulie.api.labels import DRAINING_LABEL, POWER_PROFILE_LABEL
 from joulie.api.v1alpha1 import NodePowerProfile, npp_name
@@ -84,8 +84,9 @@ def diff(
             and before is not None
             and before.state is decision.state
         )
-        transition = Transition(decision.name, was, decision.state, decision.reason) if was is not decision.state \
-            else None
+        transition = (
+            Transition(decision.name, was, decision.state, decision.reason) if was is not decision.state else None
+        )
         labels = labels_patch(node.labels, decision)
         if profile is not None or labels or transition is not None:
             out.append(NodeActions(decision.name, profile, hand_edited, labels, transition))

@@ -9,8 +9,9 @@ the watch delivers it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Mapping
+from typing import Any
 
 from joulie.api.v1alpha1 import npp_name
 from joulie.core.plan import Plan
@@ -36,8 +37,9 @@ class ReconcileResult:
 
 
 class Executor:
-    def __init__(self, store: ClusterStore, profiles: ProfileCache, writer: StateWriter,
-                 metrics: LabellerMetrics) -> None:
+    def __init__(
+        self, store: ClusterStore, profiles: ProfileCache, writer: StateWriter, metrics: LabellerMetrics
+    ) -> None:
         self.store = store
         self.profiles = profiles
         self.writer = writer
@@ -68,9 +70,13 @@ class Executor:
                 self._count(result, "nodepowerprofile", False, f"{name}: {exc}")
                 return
             if actions.reverts_hand_edit:
-                self._event(name, "ProfileReverted",
-                            f"NodePowerProfile {npp_name(name)} was edited by hand; "
-                            f"restored to {actions.profile.spec.profile} ({policy})", "Warning")
+                self._event(
+                    name,
+                    "ProfileReverted",
+                    f"NodePowerProfile {npp_name(name)} was edited by hand; "
+                    f"restored to {actions.profile.spec.profile} ({policy})",
+                    "Warning",
+                )
         if actions.labels:
             try:
                 stored = self.writer.patch_node_labels(name, actions.labels)
@@ -82,8 +88,11 @@ class Executor:
         t = actions.transition
         if t is not None:
             result.transitions.append(t)
-            self._event(name, f"PowerProfile{t.now.value}",
-                        f"{t.was.value if t.was else 'Unmanaged'} -> {t.now.value}: {t.reason}")
+            self._event(
+                name,
+                f"PowerProfile{t.now.value}",
+                f"{t.was.value if t.was else 'Unmanaged'} -> {t.now.value}: {t.reason}",
+            )
 
     def _release(self, release: Release, result: ReconcileResult) -> None:
         try:

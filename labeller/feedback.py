@@ -23,8 +23,8 @@ replica derives the same answer:
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 from joulie.api.labels import PERFORMANCE, Profile
 from joulie.core.model import PodInfo
@@ -43,8 +43,9 @@ class FeedbackState:
     """Waiting performance pods to promote for now (not covered, and a promotion could help)."""
 
 
-def could_help(pod: PodInfo, snapshot: ClusterSnapshot, current: Mapping[str, Profile | None],
-               selector: LabelSelector) -> bool:
+def could_help(
+    pod: PodInfo, snapshot: ClusterSnapshot, current: Mapping[str, Profile | None], selector: LabelSelector
+) -> bool:
     """Would promoting some eligible eco node give this pod room?"""
     for name, node in snapshot.nodes.items():
         if current.get(name, node.profile_label) == PERFORMANCE:
@@ -79,7 +80,8 @@ def feedback_state(
         if is_active:
             active.add(node)
     unmet = tuple(
-        pod for uid, pod in sorted(waiting.items())
+        pod
+        for uid, pod in sorted(waiting.items())
         if pod.unschedulable and uid not in covered and could_help(pod, snapshot, current, selector)
     )
     return FeedbackState(holds, frozenset(active), unmet)
@@ -105,8 +107,9 @@ def held_floor(state: FeedbackState, waiting: Mapping[str, PodInfo]) -> Performa
         return None
     holds = [state.holds[n] for n in sorted(state.active)]
     pods = [waiting[uid] for h in holds for uid in sorted(h.pods) if uid in waiting]
-    reason = (f"{_plural(len(holds), 'node')} held performance for performance pods that found no node"
-              + (f" ({_plural(len(pods), 'still waiting')}: {_sample(pods)})" if pods else ""))
+    reason = f"{_plural(len(holds), 'node')} held performance for performance pods that found no node" + (
+        f" ({_plural(len(pods), 'still waiting')}: {_sample(pods)})" if pods else ""
+    )
     return PerformanceFloor(nodes=len(holds), until=max(h.until for h in holds), reason=reason)
 
 
@@ -118,8 +121,9 @@ class Candidate:
     free_millis: int | None
 
 
-def place_unmet(unmet: Sequence[PodInfo], candidates: Sequence[Candidate], pods_per_node: int
-                ) -> dict[str, list[PodInfo]]:
+def place_unmet(
+    unmet: Sequence[PodInfo], candidates: Sequence[Candidate], pods_per_node: int
+) -> dict[str, list[PodInfo]]:
     """Which candidate nodes to promote, and for which pods: first fit, largest request first, at most
     ``pods_per_node`` pods a node, candidates in their order of preference. A promotion goes where its
     pods fit, so the pods it was made for can land at once."""
@@ -137,5 +141,4 @@ def place_unmet(unmet: Sequence[PodInfo], candidates: Sequence[Candidate], pods_
     return chosen
 
 
-__all__ = ["Candidate", "FeedbackState", "could_help", "feedback_state", "held_floor", "place_unmet",
-           "promotion_floor"]
+__all__ = ["Candidate", "FeedbackState", "could_help", "feedback_state", "held_floor", "place_unmet", "promotion_floor"]

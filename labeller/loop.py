@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
@@ -21,8 +21,9 @@ def _ignore(_: str) -> None:
 
 
 class Triggers:
-    def __init__(self, interval_seconds: float = 30.0, debounce_seconds: float = 0.2,
-                 count: Callable[[str], None] = _ignore) -> None:
+    def __init__(
+        self, interval_seconds: float = 30.0, debounce_seconds: float = 0.2, count: Callable[[str], None] = _ignore
+    ) -> None:
         self.interval = interval_seconds
         self.debounce = debounce_seconds
         self._count = count
@@ -60,8 +61,9 @@ class Triggers:
         return first if len(reasons) == 1 else f"{first.split(':', 1)[0]}: {first} (+{len(reasons) - 1} more)"
 
 
-def run_loop(triggers: Triggers, reconcile: Callable[[str], object],
-             count_error: Callable[[str], None] = _ignore) -> None:
+def run_loop(
+    triggers: Triggers, reconcile: Callable[[str], object], count_error: Callable[[str], None] = _ignore
+) -> None:
     """Reconcile on every trigger until stopped; an exception never ends the loop."""
     reason: str | None = "startup"
     while reason is not None:

@@ -6,13 +6,14 @@ reconciler reads, exactly as a watch would deliver them from a real API server.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Mapping
+from typing import Any
 
 from joulie.api.v1alpha1 import NodePowerProfile
+from joulie.core.store import ClusterStore
 from labeller.profiles import ProfileCache
 from labeller.writes import WriteError
-from joulie.core.store import ClusterStore
 
 
 @dataclass

@@ -21,7 +21,8 @@ Steps, each with its reason recorded:
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from joulie.api.labels import ECO, PERFORMANCE, Profile
 from joulie.core.guard import NodeState, guard
@@ -117,17 +118,23 @@ class Planner:
             if fb.unmet:
                 until = now + config.feedback_hold_seconds
                 candidates = [
-                    Candidate(n.name, n.cpu_allocatable_millis - snapshot.cpu_requested_millis.get(n.name, 0)
-                              if n.cpu_allocatable_millis > 0 else None)
+                    Candidate(
+                        n.name,
+                        n.cpu_allocatable_millis - snapshot.cpu_requested_millis.get(n.name, 0)
+                        if n.cpu_allocatable_millis > 0
+                        else None,
+                    )
                     for n in sorted(eligible, key=lambda n: (-perf_pods.get(n.name, 0), order[n.name]))
                     if current.get(n.name) != PERFORMANCE and n.name not in fb.active
                 ]
-                for name, pods in place_unmet(fb.unmet, candidates, config.feedback_pods_per_node).items():
-                    node_holds[name] = FeedbackHold(until=until, pods=frozenset(p.uid for p in pods))
-                    placed.extend(pods)
+                for name, for_pods in place_unmet(fb.unmet, candidates, config.feedback_pods_per_node).items():
+                    node_holds[name] = FeedbackHold(until=until, pods=frozenset(p.uid for p in for_pods))
+                    placed.extend(for_pods)
             if placed:
-                performance_now = previous.performance_count if previous else sum(
-                    1 for n in snapshot.nodes.values() if n.profile_label == PERFORMANCE
+                performance_now = (
+                    previous.performance_count
+                    if previous
+                    else sum(1 for n in snapshot.nodes.values() if n.profile_label == PERFORMANCE)
                 )
                 promoted = len(node_holds) - len(fb.holds)
                 floor = promotion_floor(placed, performance_now, promoted, now + config.feedback_hold_seconds)

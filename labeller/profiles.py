@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any
 
+from joulie import jsonutil
 from joulie.core.plan import FeedbackHold
 from labeller.desired import SINCE_ANNOTATION, parse_hold, parse_time
 
@@ -25,9 +27,10 @@ class ObservedProfile:
 
     @classmethod
     def from_api(cls, obj: Mapping[str, Any]) -> ObservedProfile:
-        meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
-        spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else None
-        raw = meta.get("annotations") if isinstance(meta.get("annotations"), dict) else {}
+        meta = jsonutil.obj(obj.get("metadata"))
+        raw_spec = obj.get("spec")
+        spec = raw_spec if isinstance(raw_spec, dict) else None
+        raw = jsonutil.obj(meta.get("annotations"))
         annotations = {str(k): str(v) for k, v in raw.items()}
         node_name = spec.get("nodeName") if spec else None
         return cls(

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from joulie.core.plan import Plan
 from joulie.core.store import ClusterStore

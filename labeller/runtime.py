@@ -56,8 +56,9 @@ class SnapshotRuntime:
     already shows the promotion.
     """
 
-    def __init__(self, store: ClusterStore, profiles: ProfileCache, planner: Planner,
-                 metrics: LabellerMetrics | None = None) -> None:
+    def __init__(
+        self, store: ClusterStore, profiles: ProfileCache, planner: Planner, metrics: LabellerMetrics | None = None
+    ) -> None:
         self.store = store
         self.profiles = profiles
         self.selector = planner.selector

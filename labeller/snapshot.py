@@ -7,15 +7,16 @@ observed profiles. It is how ``joulie plan`` and ``joulie serve`` run with no cl
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import orjson
 import yaml
 
-from labeller.profiles import ProfileCache
 from joulie.core.store import ClusterStore
+from labeller.profiles import ProfileCache
 
 
 class SnapshotError(ValueError):

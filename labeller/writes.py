@@ -3,7 +3,8 @@ in-memory cluster of the simulator and ``--dry-run`` each implement it."""
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Protocol
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from joulie.api.v1alpha1 import NodePowerProfile
 

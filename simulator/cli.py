@@ -16,8 +16,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from joulie.cliutil import ConfigError, env, env_bool, parse_params
-from labeller.cli import add_cap_flags, cap_settings
 from joulie.validation import validation_details
+from labeller.cli import add_cap_flags, cap_settings
 from simulator.workload import GeneratorConfig, TraceError, read_jsonl, write_jsonl
 
 
@@ -29,53 +29,127 @@ def register(sub: Any) -> None:
         "simulate",
         help="digital twin: energy and service levels of A/B/C/J on a simulated cluster",
         description="Simulate a cluster running Joulie's real labeller, policies and extender on a seeded "
-                    "trace, and compare: A = unmanaged, B = static_partition, C = queue_aware_v1, "
-                    "J = Joulie scheduler-centric (extender + feedback).",
+        "trace, and compare: A = unmanaged, B = static_partition, C = queue_aware_v1, "
+        "J = Joulie scheduler-centric (extender + feedback).",
     )
     g = p.add_argument_group("cluster and workload")
-    g.add_argument("--nodes", type=int, default=env("JOULIE_SIM_NODES", d.nodes, int), help="nodes (default %(default)s)")
-    g.add_argument("--gpu-fraction", type=float, default=env("JOULIE_SIM_GPU_FRACTION", d.gpu_fraction, float),
-                   help="share of nodes that are 8x A100 GPU servers (default %(default)s = CPU-only)")
-    g.add_argument("--hours", type=float, default=env("JOULIE_SIM_HOURS", w.hours, float),
-                   help="simulated hours of arrivals; runs continue until all work is done (default %(default)s)")
+    g.add_argument(
+        "--nodes", type=int, default=env("JOULIE_SIM_NODES", d.nodes, int), help="nodes (default %(default)s)"
+    )
+    g.add_argument(
+        "--gpu-fraction",
+        type=float,
+        default=env("JOULIE_SIM_GPU_FRACTION", d.gpu_fraction, float),
+        help="share of nodes that are 8x A100 GPU servers (default %(default)s = CPU-only)",
+    )
+    g.add_argument(
+        "--hours",
+        type=float,
+        default=env("JOULIE_SIM_HOURS", w.hours, float),
+        help="simulated hours of arrivals; runs continue until all work is done (default %(default)s)",
+    )
     g.add_argument("--seed", type=int, default=env("JOULIE_SIM_SEED", d.seed, int), help="trace and tie-break seed")
-    g.add_argument("--load", type=float, default=env("JOULIE_SIM_LOAD", w.load, float),
-                   help="mean offered CPU load as a share of cluster cores (default %(default)s)")
-    g.add_argument("--gpu-load", type=float, default=env("JOULIE_SIM_GPU_LOAD", w.gpu_load, float),
-                   help="mean offered GPU load as a share of cluster GPUs (default %(default)s)")
-    g.add_argument("--mix", default=env("JOULIE_SIM_MIX", f"performance={w.performance:g},eco={w.eco:g}"), metavar="CLASS=SHARE,...",
-                   help="job classes: performance and eco shares, the rest general (default %(default)s)")
-    g.add_argument("--trace", type=Path, default=env("JOULIE_SIM_TRACE", None, Path),
-                   help="read jobs from this JSONL trace instead of generating them")
-    g.add_argument("--export-trace", type=Path, default=None, metavar="FILE",
-                   help="write the trace used to FILE (JSONL) as well (always written into the output dir)")
+    g.add_argument(
+        "--load",
+        type=float,
+        default=env("JOULIE_SIM_LOAD", w.load, float),
+        help="mean offered CPU load as a share of cluster cores (default %(default)s)",
+    )
+    g.add_argument(
+        "--gpu-load",
+        type=float,
+        default=env("JOULIE_SIM_GPU_LOAD", w.gpu_load, float),
+        help="mean offered GPU load as a share of cluster GPUs (default %(default)s)",
+    )
+    g.add_argument(
+        "--mix",
+        default=env("JOULIE_SIM_MIX", f"performance={w.performance:g},eco={w.eco:g}"),
+        metavar="CLASS=SHARE,...",
+        help="job classes: performance and eco shares, the rest general (default %(default)s)",
+    )
+    g.add_argument(
+        "--trace",
+        type=Path,
+        default=env("JOULIE_SIM_TRACE", None, Path),
+        help="read jobs from this JSONL trace instead of generating them",
+    )
+    g.add_argument(
+        "--export-trace",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="write the trace used to FILE (JSONL) as well (always written into the output dir)",
+    )
 
     g = p.add_argument_group("Joulie configuration")
-    g.add_argument("--runs", default=env("JOULIE_SIM_RUNS", ",".join(d.runs)), help="runs to compare (default %(default)s)")
-    g.add_argument("--static-param", action="append", default=[], metavar="KEY=VALUE",
-                   help="static_partition parameter for run B, e.g. hp_frac=0.5")
-    g.add_argument("--queue-param", action="append", default=[], metavar="KEY=VALUE",
-                   help="queue_aware_v1 parameter for run C, e.g. base_frac=0.6")
-    g.add_argument("--joulie-policy", default=env("JOULIE_SIM_JOULIE_POLICY", d.joulie_policy),
-                   help="policy of run J (default %(default)s)")
-    g.add_argument("--joulie-param", action="append", default=None, metavar="KEY=VALUE",
-                   help="policy parameter of run J (default "
-                        + " ".join(f"{k}={v}" for k, v in d.joulie_params.items()) + ")")
-    g.add_argument("--dwell-seconds", type=float, default=env("JOULIE_SIM_DWELL_SECONDS", d.joulie_dwell_seconds, float),
-                   help="minimum performance dwell in run J (default %(default)s)")
-    g.add_argument("--feedback-hold-seconds", type=float, default=env("JOULIE_FEEDBACK_HOLD_SECONDS", d.feedback_hold_seconds, float))
-    g.add_argument("--extender-weight", type=int, default=env("JOULIE_SIM_EXTENDER_WEIGHT", d.extender_weight, int),
-                   help="extender weight in the scheduler config of run J (default %(default)s)")
-    g.add_argument("--interval", type=float, default=env("JOULIE_INTERVAL_SECONDS", d.interval_seconds, float),
-                   help="labeller reconcile interval, seconds (default %(default)s)")
-    g.add_argument("--step", type=float, default=env("JOULIE_SIM_STEP_SECONDS", d.step_seconds, float),
-                   help="simulation step, seconds: scheduling granularity (default %(default)s)")
+    g.add_argument(
+        "--runs", default=env("JOULIE_SIM_RUNS", ",".join(d.runs)), help="runs to compare (default %(default)s)"
+    )
+    g.add_argument(
+        "--static-param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="static_partition parameter for run B, e.g. hp_frac=0.5",
+    )
+    g.add_argument(
+        "--queue-param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="queue_aware_v1 parameter for run C, e.g. base_frac=0.6",
+    )
+    g.add_argument(
+        "--joulie-policy",
+        default=env("JOULIE_SIM_JOULIE_POLICY", d.joulie_policy),
+        help="policy of run J (default %(default)s)",
+    )
+    g.add_argument(
+        "--joulie-param",
+        action="append",
+        default=None,
+        metavar="KEY=VALUE",
+        help="policy parameter of run J (default " + " ".join(f"{k}={v}" for k, v in d.joulie_params.items()) + ")",
+    )
+    g.add_argument(
+        "--dwell-seconds",
+        type=float,
+        default=env("JOULIE_SIM_DWELL_SECONDS", d.joulie_dwell_seconds, float),
+        help="minimum performance dwell in run J (default %(default)s)",
+    )
+    g.add_argument(
+        "--feedback-hold-seconds",
+        type=float,
+        default=env("JOULIE_FEEDBACK_HOLD_SECONDS", d.feedback_hold_seconds, float),
+    )
+    g.add_argument(
+        "--extender-weight",
+        type=int,
+        default=env("JOULIE_SIM_EXTENDER_WEIGHT", d.extender_weight, int),
+        help="extender weight in the scheduler config of run J (default %(default)s)",
+    )
+    g.add_argument(
+        "--interval",
+        type=float,
+        default=env("JOULIE_INTERVAL_SECONDS", d.interval_seconds, float),
+        help="labeller reconcile interval, seconds (default %(default)s)",
+    )
+    g.add_argument(
+        "--step",
+        type=float,
+        default=env("JOULIE_SIM_STEP_SECONDS", d.step_seconds, float),
+        help="simulation step, seconds: scheduling granularity (default %(default)s)",
+    )
 
     add_cap_flags(p.add_argument_group("caps (what the agent sets)"))
 
     g = p.add_argument_group("output")
-    g.add_argument("--output-dir", type=Path, default=env("JOULIE_SIM_OUTPUT_DIR", Path("simulate-out"), Path),
-                   help="directory for results, CSV, trace and plots (default ./%(default)s)")
+    g.add_argument(
+        "--output-dir",
+        type=Path,
+        default=env("JOULIE_SIM_OUTPUT_DIR", Path("simulate-out"), Path),
+        help="directory for results, CSV, trace and plots (default ./%(default)s)",
+    )
     g.add_argument("--json", action="store_true", help="print the results as JSON instead of the table")
     g.add_argument("--no-plots", action="store_true", default=env_bool("JOULIE_SIM_NO_PLOTS"))
     g.add_argument("--no-progress", action="store_true", default=env_bool("JOULIE_SIM_NO_PROGRESS"))
@@ -99,17 +173,28 @@ def build_scenario(args: argparse.Namespace) -> Any:
 
     try:
         workload = GeneratorConfig(hours=args.hours, load=args.load, gpu_load=args.gpu_load, **_mix(args.mix))
-        joulie_params = (parse_params(args.joulie_param, "--joulie-param") if args.joulie_param is not None
-                         else Scenario().joulie_params)
+        joulie_params = (
+            parse_params(args.joulie_param, "--joulie-param")
+            if args.joulie_param is not None
+            else Scenario().joulie_params
+        )
         performance_caps, eco_caps = cap_settings(args)
         return Scenario(
-            nodes=args.nodes, gpu_fraction=args.gpu_fraction, seed=args.seed, workload=workload,
-            performance_caps=performance_caps, eco_caps=eco_caps,
+            nodes=args.nodes,
+            gpu_fraction=args.gpu_fraction,
+            seed=args.seed,
+            workload=workload,
+            performance_caps=performance_caps,
+            eco_caps=eco_caps,
             static_params=parse_params(args.static_param, "--static-param"),
             queue_params=parse_params(args.queue_param, "--queue-param"),
-            joulie_policy=args.joulie_policy, joulie_params=joulie_params,
-            joulie_dwell_seconds=args.dwell_seconds, feedback_hold_seconds=args.feedback_hold_seconds,
-            extender_weight=args.extender_weight, interval_seconds=args.interval, step_seconds=args.step,
+            joulie_policy=args.joulie_policy,
+            joulie_params=joulie_params,
+            joulie_dwell_seconds=args.dwell_seconds,
+            feedback_hold_seconds=args.feedback_hold_seconds,
+            extender_weight=args.extender_weight,
+            interval_seconds=args.interval,
+            step_seconds=args.step,
             runs=tuple(r.strip().upper() for r in args.runs.split(",") if r.strip()),
         )
     except ValidationError as exc:
@@ -133,9 +218,14 @@ class _Progress:
         if key != self.key:
             self.close()
             self.key = key
-            self.bar = tqdm(total=round(self.horizon / 3600.0, 2), desc=f"run {key}", unit="sim-h",
-                            file=sys.stderr, leave=True, bar_format="{desc}: {percentage:3.0f}%|{bar}| "
-                            "{n:.1f}/{total:.1f} sim-h [{elapsed}]{postfix}")
+            self.bar = tqdm(
+                total=round(self.horizon / 3600.0, 2),
+                desc=f"run {key}",
+                unit="sim-h",
+                file=sys.stderr,
+                leave=True,
+                bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} sim-h [{elapsed}]{postfix}",
+            )
         hours = t / 3600.0
         if hours > self.bar.total:
             self.bar.total = round(hours, 2)
@@ -196,13 +286,19 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({**report.json_payload(rows, meta), "outputDir": str(outdir)}, indent=2))
         return 0
-    nodes_desc = f"{scenario.nodes} nodes" + (f" ({scenario.gpu_fraction:.0%} GPU servers)"
-                                              if scenario.gpu_fraction else " (CPU-only)")
-    print(f"{len(jobs)} jobs over {scenario.workload.hours:g} h on {nodes_desc}, seed {scenario.seed}; "
-          f"simulated in {elapsed:.1f} s\n")
+    nodes_desc = f"{scenario.nodes} nodes" + (
+        f" ({scenario.gpu_fraction:.0%} GPU servers)" if scenario.gpu_fraction else " (CPU-only)"
+    )
+    print(
+        f"{len(jobs)} jobs over {scenario.workload.hours:g} h on {nodes_desc}, seed {scenario.seed}; "
+        f"simulated in {elapsed:.1f} s\n"
+    )
     print(report.table(rows))
     if plot_note:
         print(f"\n{plot_note}")
-    print(f"\nresults written to {outdir}/ (results.json, results.csv, jobs.csv, trace.jsonl"
-          + "".join(f", {p.name}" for p in plots) + ")")
+    print(
+        f"\nresults written to {outdir}/ (results.json, results.csv, jobs.csv, trace.jsonl"
+        + "".join(f", {p.name}" for p in plots)
+        + ")"
+    )
     return 0

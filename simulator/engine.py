@@ -28,21 +28,21 @@ import json
 import logging
 import random
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from typing import Callable, Mapping, Sequence
 
+import joulie.core.supply as decide
 from joulie.api.labels import MANAGED_LABEL, PERFORMANCE, POWER_PROFILE_LABEL
 from joulie.api.v1alpha1 import npp_name
+from joulie.core.model import NodeInfo, PodInfo
+from joulie.core.store import ClusterStore
 from labeller.config import PlannerConfig
 from labeller.memory import InMemoryCluster
-from joulie.core.model import NodeInfo, PodInfo
-from labeller.planner import Planner
 from labeller.metrics import LabellerMetrics
+from labeller.planner import Planner
 from labeller.profiles import ProfileCache
 from labeller.reconciler import Reconciler
-from joulie.core.store import ClusterStore
-import joulie.core.supply as decide
 from simulator.hardware import NodeClass, Operating, effective_cpu_cap, effective_gpu_cap, node_operating
 from simulator.scheduler import ExtenderHook, PodRequest, Scheduler
 from simulator.workload import Job, pod_object
@@ -117,9 +117,24 @@ class SimNode:
     """
 
     __slots__ = (
-        "name", "cls", "alloc_millis", "gpus", "free_millis", "free_gpus", "info",
-        "cpu_cap", "gpu_cap", "t", "op", "clock_cpu", "clock_gpu", "heap_cpu", "heap_gpu",
-        "energy_j", "next_done", "_seq",
+        "_seq",
+        "alloc_millis",
+        "clock_cpu",
+        "clock_gpu",
+        "cls",
+        "cpu_cap",
+        "energy_j",
+        "free_gpus",
+        "free_millis",
+        "gpu_cap",
+        "gpus",
+        "heap_cpu",
+        "heap_gpu",
+        "info",
+        "name",
+        "next_done",
+        "op",
+        "t",
     )
 
     def __init__(self, name: str, cls: NodeClass, managed: bool) -> None:
@@ -132,8 +147,9 @@ class SimNode:
         labels = {"kubernetes.io/hostname": name}
         if managed:
             labels[MANAGED_LABEL] = "true"
-        self.info = NodeInfo(name=name, labels=labels, cpu_allocatable_millis=self.alloc_millis,
-                             gpu_allocatable=cls.gpus)
+        self.info = NodeInfo(
+            name=name, labels=labels, cpu_allocatable_millis=self.alloc_millis, gpu_allocatable=cls.gpus
+        )
         self.cpu_cap: float | None = None
         self.gpu_cap: float | None = None
         self.t = 0.0
@@ -207,8 +223,9 @@ class SimNode:
 
 
 @lru_cache(maxsize=65536)
-def _operating(cls: NodeClass, busy_millis: int, busy_gpus: int, cpu_cap: float | None,
-               gpu_cap: float | None) -> Operating:
+def _operating(
+    cls: NodeClass, busy_millis: int, busy_gpus: int, cpu_cap: float | None, gpu_cap: float | None
+) -> Operating:
     return node_operating(cls, busy_millis / 1000.0, busy_gpus, cpu_cap, gpu_cap)
 
 
@@ -259,14 +276,16 @@ class Simulation:
         self.reconciler: Reconciler | None = None
         if spec.planner is not None:
             self.reconciler = Reconciler(
-                self.store, self.profiles, Planner(spec.planner), self.cluster,
+                self.store,
+                self.profiles,
+                Planner(spec.planner),
+                self.cluster,
                 metrics=LabellerMetrics(),  # a private registry: simulated reconciles move no real counter
                 clock=lambda: EPOCH + self.now,
             )
         self._supply: dict[str, decide.Supply | None] = {}
         hook = (
-            ExtenderHook(self._supply.get, self.store.cpu_requested_on, spec.extender_weight)
-            if spec.extender else None
+            ExtenderHook(self._supply.get, self.store.cpu_requested_on, spec.extender_weight) if spec.extender else None
         )
         self.scheduler = Scheduler(random.Random(f"{seed}/{spec.key}/scheduler"), hook)
         self._profiles_version = -1
@@ -312,7 +331,8 @@ class Simulation:
         cpu_w = effective_cpu_cap(node.cls.cpu, cpu.get("packagePowerCapWatts"), cpu.get("packagePowerCapPctOfMax"))
         gpu_w = (
             effective_gpu_cap(node.cls.gpu, gpu_cap.get("capWattsPerGpu"), gpu_cap.get("capPctOfMax"))
-            if node.cls.gpu is not None else None
+            if node.cls.gpu is not None
+            else None
         )
         node.set_caps(cpu_w, gpu_w)
 
@@ -324,8 +344,12 @@ class Simulation:
         self.store.put_pod(info)
         affinity = obj["spec"].get("affinity")
         request = PodRequest(
-            uid=info.uid, key=info.key, demand=info.demand, cpu_millis=info.cpu_request_millis,
-            gpus=info.gpu_request, spec=obj["spec"],
+            uid=info.uid,
+            key=info.key,
+            demand=info.demand,
+            cpu_millis=info.cpu_request_millis,
+            gpus=info.gpu_request,
+            spec=obj["spec"],
             affinity_key=json.dumps(affinity, sort_keys=True) if affinity else "",
         )
         record = JobRecord(job.id, job.demand, job.gpus, job.arrival, job.work_seconds)

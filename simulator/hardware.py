@@ -23,6 +23,7 @@ GPU's draw the same way and GPU-bound work runs at its ``f``.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -48,7 +49,7 @@ class CpuModel(BaseModel):
     def _eleven_rising(cls, v: tuple[float, ...]) -> tuple[float, ...]:
         if len(v) != 11:
             raise ValueError("spec_curve_watts needs 11 points: idle, 10 %, ..., 100 %")
-        if any(b < a for a, b in zip(v, v[1:])) or v[0] <= 0:
+        if any(b < a for a, b in itertools.pairwise(v)) or v[0] <= 0:
             raise ValueError("spec_curve_watts must be positive and non-decreasing")
         return v
 
@@ -73,7 +74,7 @@ class GpuModel(BaseModel):
     min_freq_ratio: float = Field(default=0.3, gt=0, le=1)
 
     @model_validator(mode="after")
-    def _ordered(self) -> "GpuModel":
+    def _ordered(self) -> GpuModel:
         if not self.idle_watts < self.busy_watts <= self.max_limit_watts:
             raise ValueError(f"{self.name}: need idle_watts < busy_watts <= max_limit_watts")
         if self.min_limit_watts > self.max_limit_watts:
@@ -92,7 +93,7 @@ class NodeClass(BaseModel):
     gpus: int = Field(default=0, ge=0)
 
     @model_validator(mode="after")
-    def _gpu_pair(self) -> "NodeClass":
+    def _gpu_pair(self) -> NodeClass:
         if (self.gpu is None) != (self.gpus == 0):
             raise ValueError(f"{self.name}: give both gpu and gpus, or neither")
         return self
@@ -224,4 +225,3 @@ def node_operating(
 
 def joules_to_kwh(joules: float) -> float:
     return joules / 3.6e6
-

@@ -10,8 +10,9 @@ from __future__ import annotations
 import csv
 import json
 import math
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from simulator.engine import RunResult
 from simulator.hardware import joules_to_kwh
@@ -65,29 +66,31 @@ def summarize(results: Sequence[RunResult]) -> list[dict[str, Any]]:
         pend = [j.pending for j in started]
         pend_perf = [j.pending for j in started if j.demand == "performance"]
         kwh = joules_to_kwh(r.energy_j)
-        rows.append({
-            "run": r.spec.key,
-            "title": r.spec.title,
-            "energy_kwh": kwh,
-            "energy_change_pct": 100.0 * (kwh / base_kwh - 1.0) if base_kwh else math.nan,
-            "perf_slowdown_mean_pct": _mean(slow_perf),
-            "perf_slowdown_p95_pct": percentile(slow_perf, 95),
-            "all_slowdown_mean_pct": _mean(slow_all),
-            "all_slowdown_p95_pct": percentile(slow_all, 95),
-            "pending_mean_s": _mean(pend),
-            "pending_p95_s": percentile(pend, 95),
-            "perf_pending_mean_s": _mean(pend_perf),
-            "perf_pending_p95_s": percentile(pend_perf, 95),
-            "throughput_jobs_per_h": len(done) / (r.end_time / 3600.0) if r.end_time > 0 else math.nan,
-            "completed": len(done),
-            "unfinished": r.unfinished,
-            "end_hours": r.end_time / 3600.0,
-            "mean_power_kw": r.energy_j / r.end_time / 1000.0 if r.end_time > 0 else math.nan,
-            "reconciles": r.reconciles,
-            "feedback_reconciles": r.feedback_reconciles,
-            "profile_changes": r.profile_changes,
-            "wall_seconds": r.wall_seconds,
-        })
+        rows.append(
+            {
+                "run": r.spec.key,
+                "title": r.spec.title,
+                "energy_kwh": kwh,
+                "energy_change_pct": 100.0 * (kwh / base_kwh - 1.0) if base_kwh else math.nan,
+                "perf_slowdown_mean_pct": _mean(slow_perf),
+                "perf_slowdown_p95_pct": percentile(slow_perf, 95),
+                "all_slowdown_mean_pct": _mean(slow_all),
+                "all_slowdown_p95_pct": percentile(slow_all, 95),
+                "pending_mean_s": _mean(pend),
+                "pending_p95_s": percentile(pend, 95),
+                "perf_pending_mean_s": _mean(pend_perf),
+                "perf_pending_p95_s": percentile(pend_perf, 95),
+                "throughput_jobs_per_h": len(done) / (r.end_time / 3600.0) if r.end_time > 0 else math.nan,
+                "completed": len(done),
+                "unfinished": r.unfinished,
+                "end_hours": r.end_time / 3600.0,
+                "mean_power_kw": r.energy_j / r.end_time / 1000.0 if r.end_time > 0 else math.nan,
+                "reconciles": r.reconciles,
+                "feedback_reconciles": r.feedback_reconciles,
+                "profile_changes": r.profile_changes,
+                "wall_seconds": r.wall_seconds,
+            }
+        )
     return rows
 
 
@@ -103,12 +106,13 @@ def table(rows: Sequence[dict[str, Any]]) -> str:
     """A fixed-width text table, one line per run, plus a legend of the run titles."""
     cells = [[h for _, h, _ in COLUMNS]] + [[_fmt(f, row[k]) for k, _, f in COLUMNS] for row in rows]
     widths = [max(len(c[i]) for c in cells) for i in range(len(COLUMNS))]
-    lines = ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(line, widths)))
-             for line in cells]
+    lines = ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(line, widths))) for line in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     lines.append("")
-    lines += [f"{row['run']}: {row['title']}" + (f"  ({row['unfinished']} jobs unfinished)" if row["unfinished"]
-                                                   else "") for row in rows]
+    lines += [
+        f"{row['run']}: {row['title']}" + (f"  ({row['unfinished']} jobs unfinished)" if row["unfinished"] else "")
+        for row in rows
+    ]
     return "\n".join(lines)
 
 
@@ -139,12 +143,23 @@ def write_jobs_csv(results: Iterable[RunResult], path: Path) -> Path:
     """Every job of every run: for analyses the summary does not cover."""
     with path.open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
-        w.writerow(["run", "job", "demand", "gpus", "arrival", "start", "end", "work_seconds", "node",
-                    "start_profile"])
+        w.writerow(["run", "job", "demand", "gpus", "arrival", "start", "end", "work_seconds", "node", "start_profile"])
         for r in results:
             for j in r.jobs:
-                w.writerow([r.spec.key, j.id, j.demand, j.gpus, f"{j.arrival:.3f}", f"{j.start:.3f}",
-                            f"{j.end:.3f}", j.work_seconds, j.node, j.start_profile])
+                w.writerow(
+                    [
+                        r.spec.key,
+                        j.id,
+                        j.demand,
+                        j.gpus,
+                        f"{j.arrival:.3f}",
+                        f"{j.start:.3f}",
+                        f"{j.end:.3f}",
+                        j.work_seconds,
+                        j.node,
+                        j.start_profile,
+                    ]
+                )
     return path
 
 
@@ -181,8 +196,13 @@ def write_plots(results: Sequence[RunResult], rows: Sequence[dict[str, Any]], ou
         if isinstance(x, float) and math.isnan(x):
             continue
         ax.scatter([x], [y], s=60)
-        ax.annotate(f"{row['run']} ({row['energy_change_pct']:+.1f}%)", (x, y), textcoords="offset points",
-                    xytext=(6, 4), fontsize=9)
+        ax.annotate(
+            f"{row['run']} ({row['energy_change_pct']:+.1f}%)",
+            (x, y),
+            textcoords="offset points",
+            xytext=(6, 4),
+            fontsize=9,
+        )
     ax.set_xlabel("performance jobs: p95 slowdown (%)")
     ax.set_ylabel("energy (kWh)")
     ax.set_title("Energy versus performance-job slowdown")

@@ -13,7 +13,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -80,7 +81,11 @@ class Scenario(BaseModel):
 
         def planner(policy: str, params: dict[str, Any], feedback: bool, dwell: float = 0.0) -> PlannerConfig:
             config = PlannerConfig(
-                policy=policy, policy_params=params, performance_caps=perf, eco_caps=eco, dwell_seconds=dwell,
+                policy=policy,
+                policy_params=params,
+                performance_caps=perf,
+                eco_caps=eco,
+                dwell_seconds=dwell,
                 # Without the feedback path a floor is never raised: hold 0 keeps it inert.
                 feedback_hold_seconds=self.feedback_hold_seconds if feedback else 0.0,
             )
@@ -89,12 +94,18 @@ class Scenario(BaseModel):
 
         all_specs = {
             "A": RunSpec("A", "unmanaged: all performance, no caps, no extender", None),
-            "B": RunSpec("B", "static_partition, labeller only",
-                         planner("static_partition", self.static_params, False)),
+            "B": RunSpec(
+                "B", "static_partition, labeller only", planner("static_partition", self.static_params, False)
+            ),
             "C": RunSpec("C", "queue_aware_v1, labeller only", planner("queue_aware_v1", self.queue_params, False)),
-            "J": RunSpec("J", f"Joulie scheduler-centric: {self.joulie_policy} + extender + feedback",
-                         planner(self.joulie_policy, self.joulie_params, True, self.joulie_dwell_seconds),
-                         extender=True, feedback=True, extender_weight=self.extender_weight),
+            "J": RunSpec(
+                "J",
+                f"Joulie scheduler-centric: {self.joulie_policy} + extender + feedback",
+                planner(self.joulie_policy, self.joulie_params, True, self.joulie_dwell_seconds),
+                extender=True,
+                feedback=True,
+                extender_weight=self.extender_weight,
+            ),
         }
         return [all_specs[k] for k in self.runs]
 

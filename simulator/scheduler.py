@@ -20,8 +20,9 @@ time, so the simulator always runs whatever the extender server runs.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Protocol, Sequence
+from typing import Any, Protocol
 
 import joulie.core.supply as decide
 from joulie.api.labels import DemandClass
@@ -45,8 +46,8 @@ def expression_matches(expr: Mapping[str, Any], labels: Mapping[str, str]) -> bo
     key = expr.get("key")
     op = expr.get("operator")
     values = [str(v) for v in expr.get("values") or []]
-    present = key in labels
-    value = labels.get(key) if present else None
+    value = labels.get(key) if isinstance(key, str) else None
+    present = value is not None
     if op == "In":
         return present and value in values
     if op == "NotIn":
@@ -56,9 +57,11 @@ def expression_matches(expr: Mapping[str, Any], labels: Mapping[str, str]) -> bo
     if op == "DoesNotExist":
         return not present
     if op in ("Gt", "Lt"):
+        if value is None or not values:
+            return False
         try:
-            lhs, rhs = int(value), int(values[0])  # type: ignore[arg-type]
-        except (TypeError, ValueError, IndexError):
+            lhs, rhs = int(value), int(values[0])
+        except ValueError:
             return False
         return lhs > rhs if op == "Gt" else lhs < rhs
     return False
@@ -69,8 +72,8 @@ def required_affinity_matches(spec: Mapping[str, Any], labels: Mapping[str, str]
     selector = spec.get("nodeSelector") or {}
     if any(labels.get(k) != v for k, v in selector.items()):
         return False
-    required = (
-        ((spec.get("affinity") or {}).get("nodeAffinity") or {}).get("requiredDuringSchedulingIgnoredDuringExecution")
+    required = ((spec.get("affinity") or {}).get("nodeAffinity") or {}).get(
+        "requiredDuringSchedulingIgnoredDuringExecution"
     )
     if not required:
         return True
@@ -140,7 +143,8 @@ class Scheduler:
 
     def place(self, pod: PodRequest, nodes: Sequence[SchedNode]) -> Placement:
         feasible = [
-            n for n in nodes
+            n
+            for n in nodes
             if n.free_millis >= pod.cpu_millis
             and n.free_gpus >= pod.gpus
             and (pod.gpus > 0 or n.gpus == 0)
@@ -164,8 +168,9 @@ class Scheduler:
         }
         if ext is not None:
             used = {name: ext.requested_on(name) + pod.cpu_millis for name in names}
-            for name, s in decide.score_nodes(pod.demand, names, ext.supply_of, used.__getitem__,
-                                              lambda n: by_name[n].alloc_millis):
+            for name, s in decide.score_nodes(
+                pod.demand, names, ext.supply_of, used.__getitem__, lambda n: by_name[n].alloc_millis
+            ):
                 totals[name] += s * ext.weight * 10
         best = max(totals.values())
         winners = [n for n in names if totals[n] == best]

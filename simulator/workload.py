@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 import math
 import random
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -61,7 +62,7 @@ class GeneratorConfig(BaseModel):
     bursts_per_day: float = Field(default=4.0, ge=0)
 
     @model_validator(mode="after")
-    def _mix(self) -> "GeneratorConfig":
+    def _mix(self) -> GeneratorConfig:
         if self.performance + self.eco > 1.0 + 1e-9:
             raise ValueError(f"performance ({self.performance}) + eco ({self.eco}) shares exceed 1")
         return self
@@ -145,7 +146,9 @@ def generate(cfg: GeneratorConfig, cluster_cores: int, cluster_gpus: int, seed: 
     if cluster_gpus:
         # GPU jobs also hold host cores; keep the CPU load at the target by thinning CPU-only jobs.
         gpu_cores = gpu_rate * mean_gpus * GPU_CORES_PER_GPU * _mean_lognormal_clipped(GPU_MEDIAN_MINUTES, GPU_SIGMA)
-        cpu_rate = max(0.0, cpu_rate - gpu_cores / (mean_cores * _mean_lognormal_clipped(CPU_MEDIAN_MINUTES, CPU_SIGMA)))
+        cpu_rate = max(
+            0.0, cpu_rate - gpu_cores / (mean_cores * _mean_lognormal_clipped(CPU_MEDIAN_MINUTES, CPU_SIGMA))
+        )
     stream: list[tuple[float, bool]] = [(t, False) for t in _arrivals(rng, cpu_rate, cfg, horizon)]
     stream += [(t, True) for t in _arrivals(rng, gpu_rate, cfg, horizon)]
     stream.sort()
@@ -159,8 +162,9 @@ def generate(cfg: GeneratorConfig, cluster_cores: int, cluster_gpus: int, seed: 
         else:
             gpus = 0
             cpu, work = _pick(rng, CPU_CORES_CHOICES) * 1000, _duration(rng, CPU_MEDIAN_MINUTES, CPU_SIGMA)
-        jobs.append(Job(id=f"job-{i:06d}", arrival=round(t, 3), demand=demand, cpu_millis=cpu, gpus=gpus,
-                        work_seconds=work))
+        jobs.append(
+            Job(id=f"job-{i:06d}", arrival=round(t, 3), demand=demand, cpu_millis=cpu, gpus=gpus, work_seconds=work)
+        )
     return jobs
 
 
@@ -215,8 +219,11 @@ def _affinity(demand: str) -> dict[str, Any] | None:
         ]
     else:
         return None
-    return {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
-        "nodeSelectorTerms": [{"matchExpressions": exprs}]}}}
+    return {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{"matchExpressions": exprs}]}
+        }
+    }
 
 
 def pod_object(job: Job, with_constraints: bool = True) -> dict[str, Any]:

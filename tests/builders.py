@@ -9,8 +9,15 @@ from joulie.api.labels import DRAINING_LABEL, MANAGED_LABEL, POWER_PROFILE_LABEL
 KEY = POWER_PROFILE_LABEL
 
 
-def node(name: str, profile: str | None = None, draining: bool | None = None, managed: bool = True,
-         cpu: str = "32", unschedulable: bool = False, **labels: str) -> dict[str, Any]:
+def node(
+    name: str,
+    profile: str | None = None,
+    draining: bool | None = None,
+    managed: bool = True,
+    cpu: str = "32",
+    unschedulable: bool = False,
+    **labels: str,
+) -> dict[str, Any]:
     lab = {"kubernetes.io/hostname": name, **labels}
     if managed:
         lab[MANAGED_LABEL] = "true"
@@ -19,7 +26,8 @@ def node(name: str, profile: str | None = None, draining: bool | None = None, ma
     if draining is not None:
         lab[DRAINING_LABEL] = "true" if draining else "false"
     obj: dict[str, Any] = {
-        "apiVersion": "v1", "kind": "Node",
+        "apiVersion": "v1",
+        "kind": "Node",
         "metadata": {"name": name, "labels": lab},
         "spec": {},
         "status": {"allocatable": {"cpu": cpu, "memory": "128Gi", "pods": "110"}},
@@ -30,16 +38,32 @@ def node(name: str, profile: str | None = None, draining: bool | None = None, ma
 
 
 def affinity(*terms: list[tuple[str, str, list[str] | None]]) -> dict[str, Any]:
-    return {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
-        {"matchExpressions": [
-            {"key": k, "operator": op, **({"values": v} if v is not None else {})} for k, op, v in term
-        ]} for term in terms
-    ]}}}
+    return {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [
+                    {
+                        "matchExpressions": [
+                            {"key": k, "operator": op, **({"values": v} if v is not None else {})} for k, op, v in term
+                        ]
+                    }
+                    for term in terms
+                ]
+            }
+        }
+    }
 
 
-def pod(name: str, node_name: str | None = None, demand: str = "general", phase: str | None = None,
-        cpu: str = "1", namespace: str = "default", deleting: bool = False,
-        unschedulable: bool = False) -> dict[str, Any]:
+def pod(
+    name: str,
+    node_name: str | None = None,
+    demand: str = "general",
+    phase: str | None = None,
+    cpu: str = "1",
+    namespace: str = "default",
+    deleting: bool = False,
+    unschedulable: bool = False,
+) -> dict[str, Any]:
     spec: dict[str, Any] = {"containers": [{"name": "c", "image": "x", "resources": {"requests": {"cpu": cpu}}}]}
     if demand == "performance":
         spec["affinity"] = affinity([(KEY, "NotIn", ["eco"])])

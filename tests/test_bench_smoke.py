@@ -12,7 +12,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_plan_bench_small_scale_has_no_steady_state_writes():
     out = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "plan_bench.py"), "--nodes", "60", "--pods", "1500", "--repeat", "2"],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "writes: first pass 120, steady-state ticks [0, 0, 0, 0, 0, 0]" in out.stdout

@@ -67,9 +67,18 @@ def test_node_selector_plus_unrelated_affinity():
 
 
 def test_preferred_affinity_is_general():
-    spec = {"affinity": {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
-        {"weight": 100, "preference": {"matchExpressions": [{"key": KEY, "operator": "In", "values": ["performance"]}]}}
-    ]}}}
+    spec = {
+        "affinity": {
+            "nodeAffinity": {
+                "preferredDuringSchedulingIgnoredDuringExecution": [
+                    {
+                        "weight": 100,
+                        "preference": {"matchExpressions": [{"key": KEY, "operator": "In", "values": ["performance"]}]},
+                    }
+                ]
+            }
+        }
+    }
     assert classify_spec(spec) == GEN
 
 
@@ -85,8 +94,22 @@ def test_unknown_operator_is_general_with_warning(caplog):
         {},
         {"spec": None},
         {"spec": {"affinity": "weird"}},
-        {"spec": {"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
-            "nodeSelectorTerms": [None, 3, {"matchExpressions": "x"}, {"matchExpressions": [None, {"key": KEY}]}]}}}}},
+        {
+            "spec": {
+                "affinity": {
+                    "nodeAffinity": {
+                        "requiredDuringSchedulingIgnoredDuringExecution": {
+                            "nodeSelectorTerms": [
+                                None,
+                                3,
+                                {"matchExpressions": "x"},
+                                {"matchExpressions": [None, {"key": KEY}]},
+                            ]
+                        }
+                    }
+                }
+            }
+        },
         {"spec": {"nodeSelector": ["not", "a", "map"]}},
     ],
 )

@@ -12,8 +12,7 @@ from tests.builders import node, pod
 
 
 def run(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "joulie", *args], capture_output=True, text=True, env=env,
-                          timeout=120)
+    return subprocess.run([sys.executable, "-m", "joulie", *args], capture_output=True, text=True, env=env, timeout=120)
 
 
 def test_plan_example_table():
@@ -24,26 +23,47 @@ def test_plan_example_table():
 
 
 def test_plan_json_from_snapshot_file(tmp_path):
-    snap = {"apiVersion": "v1", "kind": "List",
-            "items": [node("a"), node("b"), node("c"), pod("x", "c", "performance"), pod("y", None, "eco")]}
+    snap = {
+        "apiVersion": "v1",
+        "kind": "List",
+        "items": [node("a"), node("b"), node("c"), pod("x", "c", "performance"), pod("y", None, "eco")],
+    }
     path = tmp_path / "snap.json"
     path.write_text(json.dumps(snap))
-    out = run("plan", "--snapshot", str(path), "--json", "--policy", "static_partition",
-              "--policy-param", "hp_frac=0.34", "--eco-cap-watts", "95")
+    out = run(
+        "plan",
+        "--snapshot",
+        str(path),
+        "--json",
+        "--policy",
+        "static_partition",
+        "--policy-param",
+        "hp_frac=0.34",
+        "--eco-cap-watts",
+        "95",
+    )
     assert out.returncode == 0, out.stderr
     plan = json.loads(out.stdout)
     assert plan["policy"] == "static_partition"
     assert plan["demand"] == {"performance": 1, "eco": 1, "general": 0, "performancePending": 0}
     by = {n["name"]: n for n in plan["nodes"]}
     assert by["c"]["profile"] == "performance"  # the node running the performance pod is kept
-    assert by["a"] == {"name": "a", "profile": "eco", "draining": False, "state": "ActiveEco", "capWatts": 95.0,
-                       "performancePods": 0, "reason": by["a"]["reason"]}
+    assert by["a"] == {
+        "name": "a",
+        "profile": "eco",
+        "draining": False,
+        "state": "ActiveEco",
+        "capWatts": 95.0,
+        "performancePods": 0,
+        "reason": by["a"]["reason"],
+    }
 
 
 def test_plan_yaml_snapshot_and_upstream_env(tmp_path):
     path = tmp_path / "snap.yaml"
     path.write_text(yaml.safe_dump({"kind": "List", "items": [node(f"n{i}") for i in range(5)]}))
     import os
+
     env = {**os.environ, "STATIC_HP_FRAC": "0.2", "JOULIE_POLICY": "static_partition"}
     plan = json.loads(run("plan", "--snapshot", str(path), "--json", env=env).stdout)
     assert [n["profile"] for n in plan["nodes"]].count("performance") == 1

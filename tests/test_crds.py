@@ -60,16 +60,33 @@ def test_short_names_and_columns():
 
 
 def test_models_validate_like_the_schema():
-    ok = NodePowerProfile.model_validate({
-        "apiVersion": "joulie.io/v1alpha1", "kind": "NodePowerProfile", "metadata": {"name": "node-a"},
-        "spec": {"nodeName": "a", "profile": "eco", "cpu": {"packagePowerCapWatts": 120},
-                 "gpu": {"powerCap": {"scope": "perGpu", "capPctOfMax": 60}}},
-    })
+    ok = NodePowerProfile.model_validate(
+        {
+            "apiVersion": "joulie.io/v1alpha1",
+            "kind": "NodePowerProfile",
+            "metadata": {"name": "node-a"},
+            "spec": {
+                "nodeName": "a",
+                "profile": "eco",
+                "cpu": {"packagePowerCapWatts": 120},
+                "gpu": {"powerCap": {"scope": "perGpu", "capPctOfMax": 60}},
+            },
+        }
+    )
     assert ok.spec.cpu.package_power_cap_watts == 120
-    for bad in ({"nodeName": "a", "profile": "turbo"}, {"nodeName": "", "profile": "eco"},
-                {"nodeName": "a", "profile": "eco", "cpu": {"packagePowerCapWatts": 0}},
-                {"nodeName": "a", "profile": "eco", "cpuu": {}}):
+    for bad in (
+        {"nodeName": "a", "profile": "turbo"},
+        {"nodeName": "", "profile": "eco"},
+        {"nodeName": "a", "profile": "eco", "cpu": {"packagePowerCapWatts": 0}},
+        {"nodeName": "a", "profile": "eco", "cpuu": {}},
+    ):
         with pytest.raises(ValidationError):
             NodePowerProfile.model_validate({"spec": bad})
-    TelemetryProfile.model_validate({"spec": {"target": {"scope": "node", "nodeName": "a"},
-                                              "controls": {"cpu": {"type": "http", "endpoint": "http://x"}}}})
+    TelemetryProfile.model_validate(
+        {
+            "spec": {
+                "target": {"scope": "node", "nodeName": "a"},
+                "controls": {"cpu": {"type": "http", "endpoint": "http://x"}},
+            }
+        }
+    )

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from labeller.config import PlannerConfig
 from joulie.core.guard import NodeState, guard, is_safe
 from joulie.core.plan import Eligibility
-from labeller.planner import Planner
 from joulie.core.store import ClusterStore
+from labeller.config import PlannerConfig
+from labeller.planner import Planner
 from tests.builders import node, pod
 
 
@@ -40,8 +40,10 @@ def test_guard_transitions():
 
 def test_guard_sequence_drain_then_eco():
     """perf node planned eco: draining while its pods run, ActiveEco once they are gone."""
-    store = make_store([node("a", "performance", False), node("b", "performance", False)],
-                       [pod("p1", "b", "performance"), pod("p2", "b", "performance")])
+    store = make_store(
+        [node("a", "performance", False), node("b", "performance", False)],
+        [pod("p1", "b", "performance"), pod("p2", "b", "performance")],
+    )
     cfg = dict(policy_params={"hp_frac": 0.5})
     first = plan_for(store, **cfg)
     # churn-aware: a (0 perf pods) goes eco, b (2 perf pods) stays performance
@@ -65,10 +67,15 @@ def test_fresh_cluster_matches_upstream_name_order():
 
 
 def test_eligibility_selector_reserved_cordoned():
-    store = make_store([
-        node("a"), node("b", managed=False), node("c", **{"joulie.io/reserved": "true"}),
-        node("d", unschedulable=True), node("e"),
-    ])
+    store = make_store(
+        [
+            node("a"),
+            node("b", managed=False),
+            node("c", **{"joulie.io/reserved": "true"}),
+            node("d", unschedulable=True),
+            node("e"),
+        ]
+    )
     plan = plan_for(store)
     assert [d.name for d in plan.nodes] == ["a", "e"]
     assert plan.skipped["c"] is Eligibility.RESERVED and plan.skipped["d"] is Eligibility.CORDONED
@@ -83,16 +90,28 @@ def test_custom_selector():
 
 
 def test_keeps_current_assignment_instead_of_name_order():
-    store = make_store([node("a", "eco", False), node("b", "eco", False), node("c", "performance", False),
-                        node("d", "performance", False)])
+    store = make_store(
+        [
+            node("a", "eco", False),
+            node("b", "eco", False),
+            node("c", "performance", False),
+            node("d", "performance", False),
+        ]
+    )
     plan = plan_for(store)  # hp = 2: upstream would pick a, b and flip all four nodes
-    assert profiles(plan) == {"a": ("eco", False), "b": ("eco", False),
-                              "c": ("performance", False), "d": ("performance", False)}
+    assert profiles(plan) == {
+        "a": ("eco", False),
+        "b": ("eco", False),
+        "c": ("performance", False),
+        "d": ("performance", False),
+    }
 
 
 def test_downgrade_picks_fewest_performance_pods():
-    store = make_store([node(n, "performance", False) for n in "abc"],
-                       [pod("x1", "a", "performance"), pod("x2", "a", "performance"), pod("y", "c", "performance")])
+    store = make_store(
+        [node(n, "performance", False) for n in "abc"],
+        [pod("x1", "a", "performance"), pod("x2", "a", "performance"), pod("y", "c", "performance")],
+    )
     plan = plan_for(store, policy_params={"hp_frac": 0.34})  # 1 of 3
     assert profiles(plan)["a"] == ("performance", False)
     assert profiles(plan)["b"] == ("eco", False)  # zero perf pods: straight to eco
@@ -100,8 +119,9 @@ def test_downgrade_picks_fewest_performance_pods():
 
 
 def test_promotion_prefers_draining_node():
-    store = make_store([node("a", "eco", False), node("b", "eco", True), node("c", "eco", False)],
-                       [pod("x", "b", "performance")])
+    store = make_store(
+        [node("a", "eco", False), node("b", "eco", True), node("c", "eco", False)], [pod("x", "b", "performance")]
+    )
     plan = plan_for(store, policy_params={"hp_frac": 0.34})
     assert plan.decision("b").state is NodeState.ACTIVE_PERFORMANCE
     assert "promoted" in plan.decision("b").reason
@@ -161,8 +181,10 @@ def test_a_hold_pins_its_node_while_its_pods_wait_and_counts_them_once():
         later = plan_for(store, now=now, holds=holds, policy_params={"hp_frac": 0.0})
         assert later.unmet_pods == 0 and holds_of(later) == holds
         assert [d.name for d in later.nodes if d.profile == "performance"] == (["a"] if now < 1120 else [])
-    assert "held performance by feedback" in plan_for(store, now=1030.0, holds=holds,
-                                                      policy_params={"hp_frac": 0.0}).decision("a").reason
+    assert (
+        "held performance by feedback"
+        in plan_for(store, now=1030.0, holds=holds, policy_params={"hp_frac": 0.0}).decision("a").reason
+    )
 
 
 def test_a_hold_ends_with_the_pods_it_was_for():
@@ -204,11 +226,18 @@ def test_draining_node_keeps_performance_caps_by_default():
 
 
 def test_demand_counts_skip_finished_and_deleting_pods():
-    store = make_store([node("a")], [
-        pod("r", "a", "performance"), pod("p", None, "performance"), pod("s", "a", "performance", phase="Succeeded"),
-        pod("f", "a", "eco", phase="Failed"), pod("d", "a", "performance", deleting=True), pod("e", None, "eco"),
-        pod("g", "a"),
-    ])
+    store = make_store(
+        [node("a")],
+        [
+            pod("r", "a", "performance"),
+            pod("p", None, "performance"),
+            pod("s", "a", "performance", phase="Succeeded"),
+            pod("f", "a", "eco", phase="Failed"),
+            pod("d", "a", "performance", deleting=True),
+            pod("e", None, "eco"),
+            pod("g", "a"),
+        ],
+    )
     d = plan_for(store).demand
     assert (d.performance, d.performance_pending, d.eco, d.general) == (2, 1, 1, 1)
     assert store.performance_pods_on("a") == 1
@@ -220,7 +249,12 @@ def test_plan_json_shape():
     assert out["policy"] == "static_partition"
     assert out["demand"] == {"performance": 1, "eco": 0, "general": 0, "performancePending": 0}
     assert out["nodes"][0] == {
-        "name": "a", "profile": "performance", "draining": False, "state": "ActivePerformance",
-        "capWatts": 5000.0, "performancePods": 1, "reason": out["nodes"][0]["reason"],
+        "name": "a",
+        "profile": "performance",
+        "draining": False,
+        "state": "ActivePerformance",
+        "capWatts": 5000.0,
+        "performancePods": 1,
+        "reason": out["nodes"][0]["reason"],
     }
     assert out["nodes"][0]["reason"].startswith("static_partition: round(2 x 0.5) = 1 performance")

@@ -6,12 +6,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from joulie.api.v1alpha1 import npp_name
-from labeller.config import PlannerConfig
 from joulie.core.guard import NodeState, is_safe
+from joulie.core.store import ClusterStore
+from labeller.config import PlannerConfig
 from labeller.memory import InMemoryCluster
 from labeller.planner import Planner
 from labeller.reconciler import ProfileCache, Reconciler
-from joulie.core.store import ClusterStore
 from tests.builders import node, pod
 
 
@@ -49,7 +49,7 @@ def test_first_pass_writes_labels_and_profiles_then_nothing():
 
 
 def test_hand_edit_is_reverted_with_warning_event():
-    store, profiles, cluster, rec, _ = setup([node("a"), node("b")])
+    _store, profiles, cluster, rec, _ = setup([node("a"), node("b")])
     rec.reconcile()
     edited = dict(profiles.get("node-b").spec, profile="performance")
     profiles.upsert({"metadata": {"name": "node-b"}, "spec": edited})
@@ -61,7 +61,7 @@ def test_hand_edit_is_reverted_with_warning_event():
 
 
 def test_node_leaving_management_is_collected():
-    store, profiles, cluster, rec, _ = setup([node("a"), node("b")])
+    store, profiles, _cluster, rec, _ = setup([node("a"), node("b")])
     rec.reconcile()
     store.upsert_node(node("b", "eco", False, managed=False))
     result = rec.reconcile()
@@ -74,7 +74,7 @@ def test_node_leaving_management_is_collected():
 
 
 def test_cordoned_node_keeps_its_profile():
-    store, profiles, cluster, rec, _ = setup([node("a"), node("b")])
+    store, profiles, _cluster, rec, _ = setup([node("a"), node("b")])
     rec.reconcile()
     store.upsert_node(node("b", "eco", False, unschedulable=True))
     rec.reconcile()
@@ -104,7 +104,7 @@ def test_write_failure_does_not_stop_other_nodes():
 
 
 def test_unschedulable_performance_pod_promotes_a_node():
-    store, profiles, cluster, rec, clock = setup(
+    store, _profiles, _cluster, rec, clock = setup(
         [node(n, "eco", False) for n in "abc"], policy_params={"hp_frac": 0.0}
     )
     rec.reconcile()
@@ -127,7 +127,7 @@ def test_unschedulable_performance_pod_promotes_a_node():
 
 
 def test_pod_too_big_for_any_eco_node_does_not_promote():
-    store, profiles, cluster, rec, clock = setup(
+    store, _profiles, _cluster, rec, _clock = setup(
         [node(n, "eco", False, cpu="4") for n in "ab"], policy_params={"hp_frac": 0.0}
     )
     store.upsert_pod(pod("huge", None, "performance", cpu="64", unschedulable=True))
@@ -136,20 +136,25 @@ def test_pod_too_big_for_any_eco_node_does_not_promote():
 
 
 def test_dry_run_writes_nothing():
-    store, profiles, cluster, rec, _ = setup([node("a")])
+    _store, profiles, cluster, rec, _ = setup([node("a")])
     rec.dry_run = True
     rec.reconcile()
     assert cluster.writes == 0 and profiles.items() == []
 
 
 def test_restart_reads_since_from_profiles_and_keeps_dwell():
-    store, profiles, cluster, rec, clock = setup([node("a"), node("b")], dwell_seconds=600,
-                                                 policy_params={"hp_frac": 1.0})
+    store, profiles, cluster, rec, clock = setup(
+        [node("a"), node("b")], dwell_seconds=600, policy_params={"hp_frac": 1.0}
+    )
     rec.reconcile()
     # a new process (no previous plan) with a policy that now wants no performance nodes
-    rec2 = Reconciler(store, profiles, Planner(PlannerConfig(policy="static_partition", dwell_seconds=600,
-                                                             policy_params={"hp_frac": 0.0})),
-                      cluster, clock=clock)
+    rec2 = Reconciler(
+        store,
+        profiles,
+        Planner(PlannerConfig(policy="static_partition", dwell_seconds=600, policy_params={"hp_frac": 0.0})),
+        cluster,
+        clock=clock,
+    )
     clock.t += 60
     rec2.reconcile()
     assert rec2.latest_plan.performance_count == 2
@@ -162,9 +167,13 @@ def test_restart_reads_since_from_profiles_and_keeps_dwell():
 
 NODE_NAMES = [f"n{i}" for i in range(5)]
 event = st.one_of(
-    st.tuples(st.just("pod"), st.integers(0, 9), st.sampled_from(NODE_NAMES + [None]),
-              st.sampled_from(["performance", "eco", "general"]),
-              st.sampled_from(["Running", "Pending", "Succeeded"])),
+    st.tuples(
+        st.just("pod"),
+        st.integers(0, 9),
+        st.sampled_from([*NODE_NAMES, None]),
+        st.sampled_from(["performance", "eco", "general"]),
+        st.sampled_from(["Running", "Pending", "Succeeded"]),
+    ),
     st.tuples(st.just("delete_pod"), st.integers(0, 9)),
     st.tuples(st.just("node"), st.sampled_from(NODE_NAMES), st.booleans()),
     st.tuples(st.just("delete_node"), st.sampled_from(NODE_NAMES)),
@@ -173,15 +182,21 @@ event = st.one_of(
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(events=st.lists(event, min_size=1, max_size=40),
-       policy=st.sampled_from(["static_partition", "queue_aware_v1", "rule_swap_v1"]),
-       frac=st.sampled_from([0.0, 0.3, 0.5, 1.0]),
-       dwell=st.sampled_from([0, 90]))
+@given(
+    events=st.lists(event, min_size=1, max_size=40),
+    policy=st.sampled_from(["static_partition", "queue_aware_v1", "rule_swap_v1"]),
+    frac=st.sampled_from([0.0, 0.3, 0.5, 1.0]),
+    dwell=st.sampled_from([0, 90]),
+)
 def test_property_guard_invariant_and_no_redundant_writes(events, policy, frac, dwell):
-    params = {"static_partition": {"hp_frac": frac}, "queue_aware_v1": {"base_frac": frac, "hp_min": 0},
-              "rule_swap_v1": {}}[policy]
-    store, profiles, cluster, rec, clock = setup([node(n) for n in NODE_NAMES], policy=policy,
-                                                 policy_params=params, dwell_seconds=dwell)
+    params = {
+        "static_partition": {"hp_frac": frac},
+        "queue_aware_v1": {"base_frac": frac, "hp_min": 0},
+        "rule_swap_v1": {},
+    }[policy]
+    store, _profiles, cluster, rec, clock = setup(
+        [node(n) for n in NODE_NAMES], policy=policy, policy_params=params, dwell_seconds=dwell
+    )
     rec.reconcile()
     for ev in events:
         kind = ev[0]
@@ -194,8 +209,9 @@ def test_property_guard_invariant_and_no_redundant_writes(events, policy, frac, 
             existing = store.node(ev[1])
             labels = dict(existing.labels) if existing else {}
             obj = node(ev[1], managed=ev[2])
-            obj["metadata"]["labels"].update({k: v for k, v in labels.items() if k.startswith("joulie.io/p")
-                                              or k.startswith("joulie.io/d")})
+            obj["metadata"]["labels"].update(
+                {k: v for k, v in labels.items() if k.startswith(("joulie.io/p", "joulie.io/d"))}
+            )
             store.upsert_node(obj)
         elif kind == "delete_node":
             store.delete_node(ev[1])

@@ -34,8 +34,10 @@ def node(name: str, labels: dict[str, str], cpu: str = "64", unschedulable: bool
         "apiVersion": "v1",
         "kind": "Node",
         "metadata": {
-            "annotations": {"node.alpha.kubernetes.io/ttl": "0",
-                            "volumes.kubernetes.io/controller-managed-attach-detach": "true"},
+            "annotations": {
+                "node.alpha.kubernetes.io/ttl": "0",
+                "volumes.kubernetes.io/controller-managed-attach-detach": "true",
+            },
             "creationTimestamp": TS,
             "labels": {**base, **labels},
             "name": name,
@@ -46,40 +48,86 @@ def node(name: str, labels: dict[str, str], cpu: str = "64", unschedulable: bool
         "status": {
             "allocatable": alloc,
             "capacity": dict(alloc),
-            "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
-                            "message": "kubelet is posting ready status", "lastHeartbeatTime": TS,
-                            "lastTransitionTime": TS}],
-            "nodeInfo": {"architecture": "amd64", "kubeletVersion": "v1.31.2", "operatingSystem": "linux",
-                         "containerRuntimeVersion": "containerd://1.7.22", "kernelVersion": "6.1.0-26-amd64",
-                         "osImage": "Debian GNU/Linux 12 (bookworm)"},
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": "True",
+                    "reason": "KubeletReady",
+                    "message": "kubelet is posting ready status",
+                    "lastHeartbeatTime": TS,
+                    "lastTransitionTime": TS,
+                }
+            ],
+            "nodeInfo": {
+                "architecture": "amd64",
+                "kubeletVersion": "v1.31.2",
+                "operatingSystem": "linux",
+                "containerRuntimeVersion": "containerd://1.7.22",
+                "kernelVersion": "6.1.0-26-amd64",
+                "osImage": "Debian GNU/Linux 12 (bookworm)",
+            },
         },
     }
     if unschedulable:
         obj["spec"]["unschedulable"] = True
-        obj["spec"]["taints"] = [{"effect": "NoSchedule", "key": "node.kubernetes.io/unschedulable",
-                                  "timeAdded": TS}]
+        obj["spec"]["taints"] = [{"effect": "NoSchedule", "key": "node.kubernetes.io/unschedulable", "timeAdded": TS}]
     return obj
 
 
-PERF_AFFINITY = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
-    {"matchExpressions": [{"key": "joulie.io/power-profile", "operator": "NotIn", "values": ["eco"]}]}]}}}
-ECO_AFFINITY = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
-    {"matchExpressions": [{"key": "joulie.io/power-profile", "operator": "In", "values": ["eco"]},
-                          {"key": "joulie.io/draining", "operator": "NotIn", "values": ["true"]}]}]}}}
+PERF_AFFINITY = {
+    "nodeAffinity": {
+        "requiredDuringSchedulingIgnoredDuringExecution": {
+            "nodeSelectorTerms": [
+                {"matchExpressions": [{"key": "joulie.io/power-profile", "operator": "NotIn", "values": ["eco"]}]}
+            ]
+        }
+    }
+}
+ECO_AFFINITY = {
+    "nodeAffinity": {
+        "requiredDuringSchedulingIgnoredDuringExecution": {
+            "nodeSelectorTerms": [
+                {
+                    "matchExpressions": [
+                        {"key": "joulie.io/power-profile", "operator": "In", "values": ["eco"]},
+                        {"key": "joulie.io/draining", "operator": "NotIn", "values": ["true"]},
+                    ]
+                }
+            ]
+        }
+    }
+}
 
 
-def pod(ns: str, name: str, node_name: str | None, kind: str, cpu: str = "2", phase: str = "Running",
-        unschedulable: bool = False) -> dict:
+def pod(
+    ns: str,
+    name: str,
+    node_name: str | None,
+    kind: str,
+    cpu: str = "2",
+    phase: str = "Running",
+    unschedulable: bool = False,
+) -> dict:
     spec: dict = {
-        "containers": [{"name": "main", "image": "registry.example/batch:1.4",
-                        "resources": {"requests": {"cpu": cpu, "memory": "4Gi"},
-                                      "limits": {"cpu": cpu, "memory": "4Gi"}}}],
+        "containers": [
+            {
+                "name": "main",
+                "image": "registry.example/batch:1.4",
+                "resources": {"requests": {"cpu": cpu, "memory": "4Gi"}, "limits": {"cpu": cpu, "memory": "4Gi"}},
+            }
+        ],
         "restartPolicy": "Never" if kind != "general" else "Always",
         "schedulerName": "joulie-scheduler",
         "serviceAccountName": "default",
         "terminationGracePeriodSeconds": 30,
-        "tolerations": [{"effect": "NoExecute", "key": "node.kubernetes.io/not-ready", "operator": "Exists",
-                         "tolerationSeconds": 300}],
+        "tolerations": [
+            {
+                "effect": "NoExecute",
+                "key": "node.kubernetes.io/not-ready",
+                "operator": "Exists",
+                "tolerationSeconds": 300,
+            }
+        ],
     }
     if kind == "performance-affinity":
         spec["affinity"] = PERF_AFFINITY
@@ -91,9 +139,15 @@ def pod(ns: str, name: str, node_name: str | None, kind: str, cpu: str = "2", ph
         spec["nodeName"] = node_name
     conditions = [{"type": "PodScheduled", "status": "True", "lastTransitionTime": TS}] if node_name else []
     if unschedulable:
-        conditions = [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
-                       "lastTransitionTime": TS,
-                       "message": "0/9 nodes are available: 6 node(s) didn't match Pod's node affinity/selector."}]
+        conditions = [
+            {
+                "type": "PodScheduled",
+                "status": "False",
+                "reason": "Unschedulable",
+                "lastTransitionTime": TS,
+                "message": "0/9 nodes are available: 6 node(s) didn't match Pod's node affinity/selector.",
+            }
+        ]
     status: dict = {"phase": phase, "conditions": conditions, "qosClass": "Guaranteed"}
     if node_name:
         status["hostIP"] = "10.0.0.10"
@@ -101,8 +155,14 @@ def pod(ns: str, name: str, node_name: str | None, kind: str, cpu: str = "2", ph
     return {
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": {"creationTimestamp": TS, "labels": {"app": name.rsplit("-", 1)[0]}, "name": name,
-                     "namespace": ns, "resourceVersion": "2000", "uid": uid(f"{ns}/{name}")},
+        "metadata": {
+            "creationTimestamp": TS,
+            "labels": {"app": name.rsplit("-", 1)[0]},
+            "name": name,
+            "namespace": ns,
+            "resourceVersion": "2000",
+            "uid": uid(f"{ns}/{name}"),
+        },
         "spec": spec,
         "status": status,
     }
@@ -118,11 +178,18 @@ def main() -> None:
         node("worker-04", {**managed, "joulie.io/power-profile": "eco", "joulie.io/draining": "false"}),
         node("worker-05", {**managed, "joulie.io/power-profile": "eco", "joulie.io/draining": "false"}),
         node("worker-06", {**managed}),
-        node("gpu-01", {**managed, "joulie.io/power-profile": "performance", "joulie.io/draining": "false"},
-             cpu="96", gpus=8),
+        node(
+            "gpu-01",
+            {**managed, "joulie.io/power-profile": "performance", "joulie.io/draining": "false"},
+            cpu="96",
+            gpus=8,
+        ),
         node("worker-07", {**managed, "joulie.io/reserved": "true"}),
-        node("worker-08", {**managed, "joulie.io/power-profile": "eco", "joulie.io/draining": "false"},
-             unschedulable=True),
+        node(
+            "worker-08",
+            {**managed, "joulie.io/power-profile": "eco", "joulie.io/draining": "false"},
+            unschedulable=True,
+        ),
     ]
     items += [
         pod("kube-system", "coredns-7c65d6cfc9-x8k2p", "cp-1", "general", cpu="100m"),

@@ -27,8 +27,14 @@ class HttpOutcome:
     message: str
 
 
-def control_body(node: str, action: str, cap_watts: float | None = None, throttle_pct: float | None = None,
-                 cap_watts_per_gpu: float | None = None, now: float | None = None) -> dict[str, Any]:
+def control_body(
+    node: str,
+    action: str,
+    cap_watts: float | None = None,
+    throttle_pct: float | None = None,
+    cap_watts_per_gpu: float | None = None,
+    now: float | None = None,
+) -> dict[str, Any]:
     return {
         "node": node,
         "action": action,
@@ -41,8 +47,9 @@ def control_body(node: str, action: str, cap_watts: float | None = None, throttl
 
 def post_control(endpoint: str, body: dict[str, Any], timeout: float | None = None) -> HttpOutcome:
     """POST the control body; 2xx is applied, anything else (or no answer) failed."""
-    req = urllib.request.Request(endpoint, data=json.dumps(body).encode(), method="POST",
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        endpoint, data=json.dumps(body).encode(), method="POST", headers={"Content-Type": "application/json"}
+    )
     try:
         with urllib.request.urlopen(req, timeout=timeout or DEFAULT_TIMEOUT) as resp:
             return HttpOutcome(True, f"{endpoint} answered {resp.status}")

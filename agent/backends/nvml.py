@@ -7,6 +7,7 @@ stand-in for the ``pynvml`` module itself, so everything above the NVML calls is
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 from types import ModuleType
@@ -61,10 +62,8 @@ class Nvml:
 
     def stop(self) -> None:
         if self.nvml is not None:
-            try:
+            with contextlib.suppress(self.nvml.NVMLError):
                 self.nvml.nvmlShutdown()
-            except self.nvml.NVMLError:
-                pass
             self.nvml, self.state = None, "none"
 
     # ------------------------------------------------------------- discovery
@@ -82,9 +81,17 @@ class Nvml:
                     default = int(n.nvmlDeviceGetPowerManagementDefaultLimit(h))
                 except n.NVMLError:
                     default = None
-                out.append(GpuDevice(index=i, uuid=_text(n.nvmlDeviceGetUUID(h)), name=_text(n.nvmlDeviceGetName(h)),
-                                     limit_mw=int(n.nvmlDeviceGetPowerManagementLimit(h)),
-                                     min_mw=int(lo), max_mw=int(hi), default_mw=default))
+                out.append(
+                    GpuDevice(
+                        index=i,
+                        uuid=_text(n.nvmlDeviceGetUUID(h)),
+                        name=_text(n.nvmlDeviceGetName(h)),
+                        limit_mw=int(n.nvmlDeviceGetPowerManagementLimit(h)),
+                        min_mw=int(lo),
+                        max_mw=int(hi),
+                        default_mw=default,
+                    )
+                )
         except n.NVMLError as exc:
             raise ChannelError(f"NVML discovery failed: {exc}") from None
         return out

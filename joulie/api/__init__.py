@@ -5,6 +5,7 @@ so the wire contract has exactly one definition.
 """
 
 from joulie.api.labels import (
+    DEFAULT_NODE_SELECTOR,
     DRAINING_LABEL,
     DRAINING_NOT,
     DRAINING_YES,
@@ -14,7 +15,6 @@ from joulie.api.labels import (
     PERFORMANCE,
     POWER_PROFILE_LABEL,
     RESERVED_LABEL,
-    DEFAULT_NODE_SELECTOR,
     DemandClass,
     Profile,
 )
@@ -33,24 +33,24 @@ from joulie.api.v1alpha1 import (
 
 __all__ = [
     "API_VERSION",
-    "GROUP",
-    "VERSION",
+    "DEFAULT_NODE_SELECTOR",
     "DRAINING_LABEL",
     "DRAINING_NOT",
     "DRAINING_YES",
     "ECO",
     "GENERAL",
+    "GROUP",
     "MANAGED_LABEL",
     "PERFORMANCE",
     "POWER_PROFILE_LABEL",
     "RESERVED_LABEL",
-    "DEFAULT_NODE_SELECTOR",
-    "DemandClass",
-    "Profile",
+    "VERSION",
     "Condition",
+    "DemandClass",
     "NodePowerProfile",
     "NodePowerProfileSpec",
     "NodePowerProfileStatus",
+    "Profile",
     "TelemetryProfile",
     "TelemetryProfileSpec",
     "npp_name",

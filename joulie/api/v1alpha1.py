@@ -8,7 +8,7 @@ the OpenAPI validation the API server enforces.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -18,7 +18,8 @@ from joulie.api.labels import DOMAIN, Profile
 
 GROUP: Final = DOMAIN
 VERSION: Final = "v1alpha1"
-API_VERSION: Final = f"{GROUP}/{VERSION}"
+API_VERSION: Final = "joulie.io/v1alpha1"
+assert f"{GROUP}/{VERSION}" == API_VERSION
 
 NPP_KIND: Final = "NodePowerProfile"
 NPP_PLURAL: Final = "nodepowerprofiles"
@@ -71,7 +72,7 @@ def set_condition(
     now: datetime | None = None,
 ) -> list[Condition]:
     """Return ``conditions`` with ``type_`` set; the transition time moves only when status changes."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     status_str: Literal["True", "False"] = "True" if status else "False"
     out: list[Condition] = []
     found = False

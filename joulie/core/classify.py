@@ -20,7 +20,8 @@ the labeller errs towards capacity rather than a pod stuck forever.
 from __future__ import annotations
 
 import logging
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from joulie.api.labels import ECO, GENERAL, PERFORMANCE, POWER_PROFILE_LABEL, DemandClass
 

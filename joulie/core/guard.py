@@ -35,7 +35,7 @@ class NodeState(str, enum.Enum):
         return self is NodeState.DRAINING_PERFORMANCE
 
     @classmethod
-    def from_labels(cls, profile: str | None, draining: bool) -> "NodeState | None":
+    def from_labels(cls, profile: str | None, draining: bool) -> NodeState | None:
         """State a node's labels currently advertise (``None`` for an unlabelled node)."""
         if profile == PERFORMANCE:
             return cls.ACTIVE_PERFORMANCE

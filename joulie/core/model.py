@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any, Mapping
+from typing import Any
 
 from joulie.api.labels import (
     DRAINING_LABEL,
@@ -26,6 +27,8 @@ from joulie.api.labels import (
     Profile,
 )
 from joulie.core.classify import classify_pod
+from joulie.jsonutil import obj as _obj
+from joulie.jsonutil import text as _text
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +37,18 @@ TERMINAL_PHASES = frozenset({"Succeeded", "Failed"})
 
 _SUFFIX = {
     "m": Decimal("0.001"),
-    "k": Decimal(10**3), "M": Decimal(10**6), "G": Decimal(10**9), "T": Decimal(10**12),
-    "P": Decimal(10**15), "E": Decimal(10**18),
-    "Ki": Decimal(2**10), "Mi": Decimal(2**20), "Gi": Decimal(2**30), "Ti": Decimal(2**40),
-    "Pi": Decimal(2**50), "Ei": Decimal(2**60),
+    "k": Decimal(10**3),
+    "M": Decimal(10**6),
+    "G": Decimal(10**9),
+    "T": Decimal(10**12),
+    "P": Decimal(10**15),
+    "E": Decimal(10**18),
+    "Ki": Decimal(2**10),
+    "Mi": Decimal(2**20),
+    "Gi": Decimal(2**30),
+    "Ti": Decimal(2**40),
+    "Pi": Decimal(2**50),
+    "Ei": Decimal(2**60),
 }
 
 
@@ -53,6 +64,10 @@ class DemandSummary:
     @property
     def total(self) -> int:
         return self.performance + self.eco + self.general
+
+
+_MAX_EXPONENT = 24
+"""Largest decimal exponent of a quantity (with its suffix, up to 10**24 ~ 2**80: ample room for 2**63)."""
 
 
 def parse_quantity(value: Any) -> Decimal:
@@ -80,6 +95,9 @@ def _number(text: str, original: str) -> Decimal:
         raise ValueError(f"not a quantity: {original!r}") from None
     if not number.is_finite():
         raise ValueError(f"not a quantity: {original!r}")
+    if number.adjusted() > _MAX_EXPONENT:
+        # Kubernetes quantities fit in 63 bits; 1e999999999 would cost minutes of CPU to turn into an int
+        raise ValueError(f"quantity out of range: {original[:40]!r}")
     return number
 
 
@@ -98,10 +116,6 @@ def whole_units(value: Any) -> int:
     except ValueError:
         log.warning("ignoring unparsable quantity %r", value)
         return 0
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
 
 
 def _str_map(value: Any) -> dict[str, str]:
@@ -134,17 +148,17 @@ class NodeInfo:
         return self.labels.get(RESERVED_LABEL) == "true"
 
     @classmethod
-    def from_api(cls, obj: Mapping[str, Any]) -> "NodeInfo":
-        meta = _dict(obj.get("metadata"))
+    def from_api(cls, obj: Mapping[str, Any]) -> NodeInfo:
+        meta = _obj(obj.get("metadata"))
         name = meta.get("name")
         if not isinstance(name, str) or not name:
             raise ValueError("node without metadata.name")
-        allocatable = _dict(_dict(obj.get("status")).get("allocatable"))
+        allocatable = _obj(_obj(obj.get("status")).get("allocatable"))
         gpus = sum(whole_units(allocatable[r]) for r in GPU_RESOURCES if r in allocatable)
         return cls(
             name=sys.intern(name),
             labels=_str_map(meta.get("labels")),
-            unschedulable=bool(_dict(obj.get("spec")).get("unschedulable", False)),
+            unschedulable=bool(_obj(obj.get("spec")).get("unschedulable", False)),
             cpu_allocatable_millis=cpu_millis(allocatable["cpu"]) if "cpu" in allocatable else 0,
             gpu_allocatable=gpus,
         )
@@ -176,18 +190,19 @@ class PodInfo:
         return f"{self.namespace}/{self.name}"
 
     @classmethod
-    def from_api(cls, obj: Mapping[str, Any]) -> "PodInfo":
-        meta = _dict(obj.get("metadata"))
-        spec = _dict(obj.get("spec"))
+    def from_api(cls, obj: Mapping[str, Any]) -> PodInfo:
+        meta = _obj(obj.get("metadata"))
+        spec = _obj(obj.get("spec"))
         name = meta.get("name")
         if not isinstance(name, str) or not name:
             raise ValueError("pod without metadata.name")
-        namespace = meta.get("namespace") if isinstance(meta.get("namespace"), str) else "default"
-        uid = meta.get("uid") if isinstance(meta.get("uid"), str) and meta.get("uid") else f"{namespace}/{name}"
-        node_name = spec.get("nodeName") if isinstance(spec.get("nodeName"), str) and spec.get("nodeName") else None
+        namespace = _text(meta.get("namespace"), "default")
+        uid = _text(meta.get("uid")) or f"{namespace}/{name}"
+        node_name = _text(spec.get("nodeName")) or None
         cpu, gpu = pod_requests(spec)
-        status = _dict(obj.get("status"))
-        conditions = status.get("conditions") if isinstance(status.get("conditions"), list) else []
+        status = _obj(obj.get("status"))
+        raw_conditions = status.get("conditions")
+        conditions = raw_conditions if isinstance(raw_conditions, list) else []
         unschedulable = node_name is None and any(
             isinstance(c, dict)
             and c.get("type") == "PodScheduled"
@@ -215,9 +230,9 @@ def pod_requests(spec: Mapping[str, Any]) -> tuple[int, int]:
     def container_requests(containers: Any) -> list[tuple[int, int]]:
         out = []
         for c in containers if isinstance(containers, list) else []:
-            resources = _dict(_dict(c).get("resources"))
-            requests = _dict(resources.get("requests")) or _dict(resources.get("limits"))
-            limits = _dict(resources.get("limits"))
+            resources = _obj(_obj(c).get("resources"))
+            requests = _obj(resources.get("requests")) or _obj(resources.get("limits"))
+            limits = _obj(resources.get("limits"))
             cpu = cpu_millis(requests["cpu"]) if "cpu" in requests else 0
             gpu = sum(whole_units(limits.get(r, requests.get(r, 0))) for r in GPU_RESOURCES)
             out.append((cpu, gpu))
@@ -227,7 +242,7 @@ def pod_requests(spec: Mapping[str, Any]) -> tuple[int, int]:
     init = container_requests(spec.get("initContainers"))
     cpu = max(sum(c for c, _ in main), max((c for c, _ in init), default=0))
     gpu = max(sum(g for _, g in main), max((g for _, g in init), default=0))
-    overhead = _dict(spec.get("overhead"))
+    overhead = _obj(spec.get("overhead"))
     if "cpu" in overhead:
         cpu += cpu_millis(overhead["cpu"])
     return cpu, gpu

@@ -7,8 +7,8 @@ The same string is sent to the API server as ``labelSelector`` and matched local
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 _NAME = r"[A-Za-z0-9](?:[-A-Za-z0-9_./]*[A-Za-z0-9])?"
 _SET_RE = re.compile(rf"^\s*({_NAME})\s+(in|notin)\s*\(([^)]*)\)\s*$")
@@ -38,7 +38,9 @@ class Requirement:
 
 def _split(text: str) -> list[str]:
     """Split on commas that are not inside parentheses."""
-    parts, depth, current = [], 0, []
+    parts: list[str] = []
+    current: list[str] = []
+    depth = 0
     for ch in text:
         if ch == "(":
             depth += 1
@@ -59,7 +61,7 @@ class LabelSelector:
     requirements: tuple[Requirement, ...]
 
     @classmethod
-    def parse(cls, text: str) -> "LabelSelector":
+    def parse(cls, text: str) -> LabelSelector:
         reqs = []
         for part in _split(text or ""):
             if m := _SET_RE.match(part):

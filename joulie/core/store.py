@@ -15,8 +15,9 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from joulie.api.labels import ECO, GENERAL, PERFORMANCE
 from joulie.core.model import DemandSummary, NodeInfo, PodInfo

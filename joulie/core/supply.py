@@ -40,8 +40,9 @@ pack, and the extender weight decides how strongly.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Mapping, NamedTuple
+from typing import NamedTuple
 
 from joulie.api.labels import (
     DRAINING_LABEL,
@@ -95,8 +96,10 @@ def rejection(demand: DemandClass, supply: Supply | None) -> str | None:
     where = "planned" if supply.source == "plan" else "labelled"
     if demand == PERFORMANCE:
         if supply.profile == ECO and supply.draining:
-            return (f"{REASON_PREFIX}: node is {where} eco and draining its performance pods; "
-                    "performance pods need a performance node")
+            return (
+                f"{REASON_PREFIX}: node is {where} eco and draining its performance pods; "
+                "performance pods need a performance node"
+            )
         if supply.profile == ECO:
             return f"{REASON_PREFIX}: node is {where} eco (power-capped); performance pods need a performance node"
         return None
@@ -115,9 +118,7 @@ class FilterOutcome:
         return not self.passed
 
 
-def filter_nodes(
-    demand: DemandClass, names: Iterable[str], supply_of: Callable[[str], Supply | None]
-) -> FilterOutcome:
+def filter_nodes(demand: DemandClass, names: Iterable[str], supply_of: Callable[[str], Supply | None]) -> FilterOutcome:
     out = FilterOutcome()
     for name in names:
         why = rejection(demand, supply_of(name))

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import orjson
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.config.config_exception import ConfigException
 
+from joulie import jsonutil
 from joulie.api.v1alpha1 import API_VERSION, NPP_PLURAL
 from joulie.errors import ConfigError
 
@@ -197,13 +199,14 @@ def list_all(
         version: str | None = None
         try:
             while True:
-                page = request_json(api, "GET", path, {**(params or {}), "limit": page_size, "continue": token},
-                                    timeout=timeout)
+                page = request_json(
+                    api, "GET", path, {**(params or {}), "limit": page_size, "continue": token}, timeout=timeout
+                )
                 if not isinstance(page, dict):
                     raise ApiError(200, "BadResponse", f"GET {path}: expected a list object")
                 batch = page.get("items") or []
                 items.extend(o for o in batch if isinstance(o, dict))
-                meta = page.get("metadata") if isinstance(page.get("metadata"), dict) else {}
+                meta = jsonutil.obj(page.get("metadata"))
                 version = meta.get("resourceVersion") or version
                 token = meta.get("continue") or None
                 if not token:

@@ -19,15 +19,18 @@ socket of the live watch.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import threading
 import time
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
 
 import orjson
 from kubernetes import client as k8s
 
+from joulie import jsonutil
 from joulie.kube.client import ApiError, RawResponse, open_request, request_json
 
 log = logging.getLogger(__name__)
@@ -197,7 +200,10 @@ class Informer:
         }
         try:
             response = open_request(
-                self.api, "GET", self.path, params,
+                self.api,
+                "GET",
+                self.path,
+                params,
                 timeout=(self.connect_timeout, self.watch_timeout_seconds + 15.0),
             )
         except ApiError as exc:
@@ -219,17 +225,15 @@ class Informer:
                     continue
                 self._event(line)
                 count += 1
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             if self._stop.is_set() or _is_read_timeout(exc):
                 return count  # a quiet watch outlived its read timeout: resume
             raise
         finally:
             with self._response_lock:
                 self._response = None
-            try:
+            with contextlib.suppress(Exception):  # closing a broken socket may fail too
                 response.close()
-            except Exception:  # noqa: BLE001 - closing a broken socket may fail too
-                pass
         return count
 
     def _event(self, line: bytes) -> None:
@@ -262,7 +266,7 @@ class Informer:
     def _call(self, handler: ObjectHandler, obj: dict[str, Any]) -> None:
         try:
             handler(obj)
-        except Exception:  # noqa: BLE001 - one bad object must not stop the watch
+        except Exception:
             self.count_error(f"handler-{self.name}")
             log.exception("handler of %s failed on %s", self.name, (obj.get("metadata") or {}).get("name"))
 
@@ -294,7 +298,7 @@ class _Pages:
                 if isinstance(obj, dict):
                     self.count += 1
                     yield obj
-            meta = page.get("metadata") if isinstance(page.get("metadata"), dict) else {}
+            meta = jsonutil.obj(page.get("metadata"))
             self.resource_version = meta.get("resourceVersion") or self.resource_version
             token = meta.get("continue") or None
             if not token:
@@ -307,10 +311,8 @@ def _interrupt(response: RawResponse) -> None:
     try:
         response.raw.shutdown()
     except Exception:  # noqa: BLE001 - older urllib3 or already released
-        try:
+        with contextlib.suppress(Exception):
             response.raw.close()
-        except Exception:  # noqa: BLE001
-            pass
 
 
 def _is_read_timeout(exc: BaseException) -> bool:
@@ -322,8 +324,10 @@ def _is_read_timeout(exc: BaseException) -> bool:
         if isinstance(current, (ReadTimeoutError, TimeoutError)):
             return True
         seen.add(id(current))
-        current = current.__cause__ or current.__context__ or (
-            current.args[1] if len(current.args) > 1 and isinstance(current.args[1], BaseException) else None
+        current = (
+            current.__cause__
+            or current.__context__
+            or (current.args[1] if len(current.args) > 1 and isinstance(current.args[1], BaseException) else None)
         )
     return False
 

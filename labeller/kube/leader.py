@@ -13,18 +13,20 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import datetime, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from kubernetes import client as k8s
 
+from joulie import jsonutil
 from joulie.kube.client import ApiError, request_json
 
 log = logging.getLogger(__name__)
 
 
 def _micro_time(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class LeaderElector:
@@ -127,8 +129,8 @@ class LeaderElector:
             if exc.status != 404:
                 raise
             return self._create(now_wall)
-        spec = lease.get("spec") if isinstance(lease.get("spec"), dict) else {}
-        meta = lease.get("metadata") if isinstance(lease.get("metadata"), dict) else {}
+        spec = jsonutil.obj(lease.get("spec"))
+        meta = jsonutil.obj(lease.get("metadata"))
         holder = spec.get("holderIdentity") or None
         record = (holder, spec.get("renewTime"), spec.get("leaseDurationSeconds"), spec.get("leaseTransitions"))
         if record != self._observed:
@@ -138,10 +140,11 @@ class LeaderElector:
         expired = now - self._observed_at > (duration or self.lease_duration)
         if holder not in (None, self.identity) and not expired:
             return False
-        transitions = spec.get("leaseTransitions") if isinstance(spec.get("leaseTransitions"), int) else 0
+        raw_transitions = spec.get("leaseTransitions")
+        transitions = raw_transitions if isinstance(raw_transitions, int) else 0
         patch_spec: dict[str, Any] = {
             "holderIdentity": self.identity,
-            "leaseDurationSeconds": int(round(self.lease_duration)),
+            "leaseDurationSeconds": round(self.lease_duration),
             "renewTime": _micro_time(now_wall),
         }
         if holder != self.identity:
@@ -151,8 +154,7 @@ class LeaderElector:
         if meta.get("resourceVersion"):
             patch["metadata"] = {"resourceVersion": meta["resourceVersion"]}
         try:
-            stored = request_json(self.api, "PATCH", self.path, body=patch,
-                                  content_type="application/merge-patch+json")
+            stored = request_json(self.api, "PATCH", self.path, body=patch, content_type="application/merge-patch+json")
         except ApiError as exc:
             if exc.status in (404, 409):  # deleted or taken between our read and write
                 return False
@@ -167,15 +169,16 @@ class LeaderElector:
             "metadata": {"name": self.name, "namespace": self.namespace},
             "spec": {
                 "holderIdentity": self.identity,
-                "leaseDurationSeconds": int(round(self.lease_duration)),
+                "leaseDurationSeconds": round(self.lease_duration),
                 "acquireTime": _micro_time(now_wall),
                 "renewTime": _micro_time(now_wall),
                 "leaseTransitions": 0,
             },
         }
         try:
-            stored = request_json(self.api, "POST", f"/apis/coordination.k8s.io/v1/namespaces/{self.namespace}/leases",
-                                  body=body)
+            stored = request_json(
+                self.api, "POST", f"/apis/coordination.k8s.io/v1/namespaces/{self.namespace}/leases", body=body
+            )
         except ApiError as exc:
             if exc.status == 409:  # another candidate created it first
                 return False
@@ -184,10 +187,14 @@ class LeaderElector:
         return True
 
     def _see(self, lease: Any, now: float) -> None:
-        spec = lease.get("spec") if isinstance(lease, dict) and isinstance(lease.get("spec"), dict) else {}
+        spec = jsonutil.obj(jsonutil.obj(lease).get("spec"))
         self.holder = spec.get("holderIdentity") or self.identity
-        self._observed = (spec.get("holderIdentity"), spec.get("renewTime"), spec.get("leaseDurationSeconds"),
-                          spec.get("leaseTransitions"))
+        self._observed = (
+            spec.get("holderIdentity"),
+            spec.get("renewTime"),
+            spec.get("leaseDurationSeconds"),
+            spec.get("leaseTransitions"),
+        )
         self._observed_at = now
 
     def release(self) -> None:
@@ -199,9 +206,12 @@ class LeaderElector:
             return
         try:
             request_json(
-                self.api, "PATCH", self.path,
-                body={"spec": {"holderIdentity": None, "leaseDurationSeconds": 1,
-                               "renewTime": _micro_time(time.time())}},
+                self.api,
+                "PATCH",
+                self.path,
+                body={
+                    "spec": {"holderIdentity": None, "leaseDurationSeconds": 1, "renewTime": _micro_time(time.time())}
+                },
                 content_type="application/merge-patch+json",
             )
             log.info("released leadership", extra={"lease": f"{self.namespace}/{self.name}"})
@@ -215,7 +225,7 @@ class LeaderElector:
             return
         try:
             callback()
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("leader-election callback failed")
 
 

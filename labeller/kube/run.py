@@ -24,7 +24,8 @@ import socket
 import sys
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import orjson
 from kubernetes import client as k8s
@@ -34,8 +35,16 @@ from joulie.api.v1alpha1 import NPP_PLURAL
 from joulie.core.model import NodeInfo, PodInfo
 from joulie.core.plan import Plan
 from joulie.core.store import ClusterStore
-from joulie.kube.client import NODES_PATH, NPP_PATH, PODS_PATH, ApiError, KubeConfigError, api_host, \
-    build_api_client, list_all
+from joulie.kube.client import (
+    NODES_PATH,
+    NPP_PATH,
+    PODS_PATH,
+    ApiError,
+    KubeConfigError,
+    api_host,
+    build_api_client,
+    list_all,
+)
 from joulie.kube.informer import Informer
 from joulie.probes import ProbeServer
 from labeller.config import PlannerConfig
@@ -87,22 +96,45 @@ class KubeRuntime:
         self.dry_run = dry_run
         if leader is not None:
             leader.on_started_leading = lambda: self.request_reconcile("leader: acquired the lease")
-        self.writer: StateWriter = DryRunWriter() if dry_run else KubeWriter(
-            api, event_namespace=event_namespace, reporting_instance=identity, allowed=self.is_leader, clock=clock
+        self.writer: StateWriter = (
+            DryRunWriter()
+            if dry_run
+            else KubeWriter(
+                api, event_namespace=event_namespace, reporting_instance=identity, allowed=self.is_leader, clock=clock
+            )
         )
-        self.reconciler = Reconciler(self.store, self.profiles, planner, self.writer, metrics=self.metrics,
-                                     clock=clock)
+        self.reconciler = Reconciler(self.store, self.profiles, planner, self.writer, metrics=self.metrics, clock=clock)
         self.triggers = Triggers(interval, debounce, count=self.metrics.count_trigger)
-        common: dict[str, Any] = dict(page_size=page_size, watch_timeout_seconds=watch_timeout_seconds,
-                                      backoff_initial=backoff_initial, backoff_max=backoff_max,
-                                      count_error=self.metrics.count_error)
+        common: dict[str, Any] = dict(
+            page_size=page_size,
+            watch_timeout_seconds=watch_timeout_seconds,
+            backoff_initial=backoff_initial,
+            backoff_max=backoff_max,
+            count_error=self.metrics.count_error,
+        )
         self.informers = [
-            Informer(api, NODES_PATH, self._replace_nodes, self._upsert_node, self._delete_node, name="nodes",
-                     **common),
-            Informer(api, PODS_PATH, self._replace_pods, self._upsert_pod, self._delete_pod, name="pods",
-                     params={"fieldSelector": ACTIVE_PODS}, **common),
-            Informer(api, NPP_PATH, self._replace_profiles, self._upsert_profile, self._delete_profile,
-                     name=NPP_PLURAL, **common),
+            Informer(
+                api, NODES_PATH, self._replace_nodes, self._upsert_node, self._delete_node, name="nodes", **common
+            ),
+            Informer(
+                api,
+                PODS_PATH,
+                self._replace_pods,
+                self._upsert_pod,
+                self._delete_pod,
+                name="pods",
+                params={"fieldSelector": ACTIVE_PODS},
+                **common,
+            ),
+            Informer(
+                api,
+                NPP_PATH,
+                self._replace_profiles,
+                self._upsert_profile,
+                self._delete_profile,
+                name=NPP_PLURAL,
+                **common,
+            ),
         ]
         self._latest: Plan | None = None
         self._stopping = threading.Event()
@@ -185,8 +217,10 @@ class KubeRuntime:
             self._stopping.wait(0.1)
         if self._stopping.is_set():
             return
-        log.info("caches synced", extra={"nodes": len(self.store), "pods": len(self.store.pods()),
-                                         "profiles": len(self.profiles.items())})
+        log.info(
+            "caches synced",
+            extra={"nodes": len(self.store), "pods": len(self.store.pods()), "profiles": len(self.profiles.items())},
+        )
         run_loop(self.triggers, self.reconcile_once, self.metrics.count_error)
 
     def reconcile_once(self, reason: str) -> ReconcileResult | None:
@@ -298,13 +332,15 @@ def default_identity() -> str:
     return f"{socket.gethostname()}_{os.getpid()}"
 
 
-def build_runtime(settings: LoopSettings, config: PlannerConfig, api: k8s.ApiClient,
-                  metrics: LabellerMetrics | None = None) -> KubeRuntime:
+def build_runtime(
+    settings: LoopSettings, config: PlannerConfig, api: k8s.ApiClient, metrics: LabellerMetrics | None = None
+) -> KubeRuntime:
     identity = settings.identity or default_identity()
     leader = None
     if settings.leader_elect:
-        leader = LeaderElector(api, settings.lease_name, settings.lease_namespace, identity,
-                               settings.lease_duration_seconds)
+        leader = LeaderElector(
+            api, settings.lease_name, settings.lease_namespace, identity, settings.lease_duration_seconds
+        )
     return KubeRuntime(
         api,
         Planner(config),
@@ -357,8 +393,9 @@ def summary(result: ReconcileResult | None, runtime: KubeRuntime, **extra: Any) 
             targetPerformance=result.plan.target_performance,
             writes=result.writes,
             errors=result.errors,
-            transitions=[{"node": t.node, "from": t.was.value if t.was else None, "to": t.now.value}
-                         for t in result.transitions],
+            transitions=[
+                {"node": t.node, "from": t.was.value if t.was else None, "to": t.now.value} for t in result.transitions
+            ],
         )
     return out
 
@@ -390,14 +427,22 @@ def run_once(runtime: KubeRuntime, sync_timeout: float = 120.0) -> int:
             runtime.leader.release()
 
 
-def run_labeller(settings: LoopSettings, planner_config: PlannerConfig, kubeconfig: str | None,
-                 context: str | None) -> int:
+def run_labeller(
+    settings: LoopSettings, planner_config: PlannerConfig, kubeconfig: str | None, context: str | None
+) -> int:
     api = build_api_client(kubeconfig, context)
     runtime = build_runtime(settings, planner_config, api, LabellerMetrics(REGISTRY))
-    log.info("starting labeller", extra={
-        "api": api.configuration.host, "policy": planner_config.policy, "selector": planner_config.node_selector,
-        "dryRun": settings.dry_run, "leaderElect": settings.leader_elect, "interval": settings.interval_seconds,
-    })
+    log.info(
+        "starting labeller",
+        extra={
+            "api": api.configuration.host,
+            "policy": planner_config.policy,
+            "selector": planner_config.node_selector,
+            "dryRun": settings.dry_run,
+            "leaderElect": settings.leader_elect,
+            "interval": settings.interval_seconds,
+        },
+    )
     try:
         if settings.once:
             return run_once(runtime)

@@ -10,12 +10,13 @@ running pods) returns ``None``, so a busy cluster does not plan on every event.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from joulie.api.labels import GENERAL, PERFORMANCE
 from joulie.core.model import NodeInfo, PodInfo
-from labeller.profiles import ObservedProfile
 from joulie.core.selector import LabelSelector
+from labeller.profiles import ObservedProfile
 
 
 def _pending_performance(pod: PodInfo | None) -> bool:
@@ -63,8 +64,9 @@ def node_trigger(old: NodeInfo | None, new: NodeInfo | None, selector: LabelSele
     return None
 
 
-def nodes_relist_trigger(before: Mapping[str, NodeInfo], after: Mapping[str, NodeInfo],
-                         selector: LabelSelector) -> str | None:
+def nodes_relist_trigger(
+    before: Mapping[str, NodeInfo], after: Mapping[str, NodeInfo], selector: LabelSelector
+) -> str | None:
     """After a relist: did anything a trigger watches change while we were not watching?"""
     for name in sorted(before.keys() | after.keys()):
         reason = node_trigger(before.get(name), after.get(name), selector)
@@ -88,4 +90,4 @@ def profile_trigger(old: ObservedProfile | None, new: Mapping[str, Any] | None) 
     return None
 
 
-__all__ = ["pod_trigger", "node_trigger", "nodes_relist_trigger", "profile_trigger"]
+__all__ = ["node_trigger", "nodes_relist_trigger", "pod_trigger", "profile_trigger"]

@@ -22,11 +22,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import datetime, timezone
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 from kubernetes import client as k8s
 
+from joulie import jsonutil
 from joulie.api.labels import FIELD_MANAGER
 from joulie.api.v1alpha1 import NodePowerProfile
 from joulie.kube.client import NODES_PATH, NPP_PATH, ApiError, request_json
@@ -44,7 +46,7 @@ server answering 404 lacks the CRD, and the create that follows reports that."""
 
 
 def _now_rfc3339(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def merge_patch_to(current: Any, desired: Any) -> Any:
@@ -102,9 +104,12 @@ class KubeWriter:
         what = f"patch labels of node {node}"
         self._check_allowed(what)
         return self._call(
-            what, "PATCH", f"{NODES_PATH}/{node}",
+            what,
+            "PATCH",
+            f"{NODES_PATH}/{node}",
             params={"fieldManager": self.field_manager},
-            body={"metadata": {"labels": dict(labels)}}, content_type=MERGE_PATCH,
+            body={"metadata": {"labels": dict(labels)}},
+            content_type=MERGE_PATCH,
         )
 
     # ------------------------------------------------------------ NodePowerProfiles
@@ -116,9 +121,12 @@ class KubeWriter:
         self._check_allowed(what)
         try:
             stored = request_json(
-                self.api, "PATCH", f"{NPP_PATH}/{name}",
+                self.api,
+                "PATCH",
+                f"{NPP_PATH}/{name}",
                 params={"fieldManager": self.field_manager, "force": True},
-                body=desired, content_type=APPLY_PATCH,
+                body=desired,
+                content_type=APPLY_PATCH,
             )
         except ApiError as exc:
             if exc.status in APPLY_UNSUPPORTED:
@@ -133,9 +141,7 @@ class KubeWriter:
 
     def _create_or_replace(self, name: str, desired: dict[str, Any]) -> dict[str, Any]:
         try:
-            return request_json(
-                self.api, "POST", NPP_PATH, params={"fieldManager": self.field_manager}, body=desired
-            )
+            return request_json(self.api, "POST", NPP_PATH, params={"fieldManager": self.field_manager}, body=desired)
         except ApiError as exc:
             if exc.status != 409:
                 raise _write_error(f"create NodePowerProfile {name}", exc) from None
@@ -153,12 +159,17 @@ class KubeWriter:
                     current = request_json(self.api, "GET", path)
                 except ApiError as exc:
                     if exc.status == 404:  # deleted meanwhile: create it afresh
-                        return self._call(f"create NodePowerProfile {name}", "POST", NPP_PATH,
-                                          params={"fieldManager": self.field_manager}, body=desired)
+                        return self._call(
+                            f"create NodePowerProfile {name}",
+                            "POST",
+                            NPP_PATH,
+                            params={"fieldManager": self.field_manager},
+                            body=desired,
+                        )
                     raise _write_error(what, exc) from None
-            meta = current.get("metadata") if isinstance(current.get("metadata"), dict) else {}
+            meta = jsonutil.obj(current.get("metadata"))
             annotations: dict[str, Any] = dict(desired["metadata"].get("annotations") or {})
-            stale = meta.get("annotations") if isinstance(meta.get("annotations"), dict) else {}
+            stale = jsonutil.obj(meta.get("annotations"))
             annotations.update({k: None for k in OWNED_ANNOTATIONS if k in stale and k not in annotations})
             patch: dict[str, Any] = {
                 "metadata": {
@@ -170,8 +181,14 @@ class KubeWriter:
             if meta.get("resourceVersion"):
                 patch["metadata"]["resourceVersion"] = meta["resourceVersion"]
             try:
-                return request_json(self.api, "PATCH", path, params={"fieldManager": self.field_manager},
-                                     body=patch, content_type=MERGE_PATCH)
+                return request_json(
+                    self.api,
+                    "PATCH",
+                    path,
+                    params={"fieldManager": self.field_manager},
+                    body=patch,
+                    content_type=MERGE_PATCH,
+                )
             except ApiError as exc:
                 if exc.status != 409:
                     raise _write_error(what, exc) from None
@@ -205,8 +222,11 @@ class KubeWriter:
             name, count, first = seen
             try:
                 request_json(
-                    self.api, "PATCH", f"/api/v1/namespaces/{ns}/events/{name}",
-                    body={"count": count + 1, "lastTimestamp": _now_rfc3339(now)}, content_type=MERGE_PATCH,
+                    self.api,
+                    "PATCH",
+                    f"/api/v1/namespaces/{ns}/events/{name}",
+                    body={"count": count + 1, "lastTimestamp": _now_rfc3339(now)},
+                    content_type=MERGE_PATCH,
                 )
                 with self._events_lock:
                     self._events[key] = (name, count + 1, first)
@@ -255,16 +275,18 @@ class DryRunWriter:
 
     def apply_profile(self, profile: NodePowerProfile) -> Mapping[str, Any] | None:
         obj = profile.to_api()
-        log.info("dry-run: would apply NodePowerProfile",
-                 extra={"profile": obj["metadata"]["name"], "spec": obj["spec"]})
+        log.info(
+            "dry-run: would apply NodePowerProfile", extra={"profile": obj["metadata"]["name"], "spec": obj["spec"]}
+        )
         return None
 
     def delete_profile(self, name: str) -> None:
         log.info("dry-run: would delete NodePowerProfile", extra={"profile": name})
 
     def emit_event(self, node: str, reason: str, message: str, type_: str = "Normal") -> None:
-        log.info("dry-run: would emit event", extra={"node": node, "reason": reason, "type": type_,
-                                                      "event_message": message})
+        log.info(
+            "dry-run: would emit event", extra={"node": node, "reason": reason, "type": type_, "event_message": message}
+        )
 
 
 def _write_error(what: str, exc: ApiError) -> WriteError:
@@ -273,4 +295,4 @@ def _write_error(what: str, exc: ApiError) -> WriteError:
     return WriteError(f"{what}: {exc.status} {exc.reason}: {exc.message}")
 
 
-__all__ = ["KubeWriter", "DryRunWriter", "merge_patch_to"]
+__all__ = ["DryRunWriter", "KubeWriter", "merge_patch_to"]

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from pydantic import ValidationError
 
 from joulie.validation import validation_details
-
 from labeller.policies.base import (
     DemandSummary,
     Policy,

@@ -16,7 +16,7 @@ class QueueAwareParams(PolicyParams):
     perf_per_hp_node: int = Field(default=10, ge=1, description="QUEUE_PERF_PER_HP_NODE")
 
     @model_validator(mode="after")
-    def _min_le_max(self) -> "QueueAwareParams":
+    def _min_le_max(self) -> QueueAwareParams:
         if self.hp_min > self.hp_max:
             raise ValueError(f"hp_min ({self.hp_min}) must not exceed hp_max ({self.hp_max})")
         return self

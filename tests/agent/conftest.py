@@ -27,19 +27,25 @@ def state_dir(tmp_path: Path) -> Path:
 
 
 def make_engine(root: Path, state_dir: Path, nvml: Any = None, node: str = "n1", **limits: Any) -> Engine:
-    return Engine(Sysfs(root), OriginalsStore.in_dir(state_dir), Nvml(nvml or FakePynvml()),
-                  EngineConfig(node_name=node, limits=Limits(**limits)))
+    return Engine(
+        Sysfs(root),
+        OriginalsStore.in_dir(state_dir),
+        Nvml(nvml or FakePynvml()),
+        EngineConfig(node_name=node, limits=Limits(**limits)),
+    )
 
 
-def profile(cpu: dict | None = None, gpu: dict | None = None, node: str = "n1", generation: int = 1,
-            kind: str = "eco") -> NodePowerProfile:
+def profile(
+    cpu: dict | None = None, gpu: dict | None = None, node: str = "n1", generation: int = 1, kind: str = "eco"
+) -> NodePowerProfile:
     spec: dict[str, Any] = {"nodeName": node, "profile": kind}
     if cpu is not None:
         spec["cpu"] = cpu
     if gpu is not None:
         spec["gpu"] = {"powerCap": gpu}
-    return NodePowerProfile.model_validate({"metadata": {"name": f"node-{node}", "generation": generation},
-                                            "spec": spec})
+    return NodePowerProfile.model_validate(
+        {"metadata": {"name": f"node-{node}", "generation": generation}, "spec": spec}
+    )
 
 
 def cond(status, type_: str):

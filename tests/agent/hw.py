@@ -45,8 +45,13 @@ def add_rapl(root: Path, sockets: int = 2, read_only: bool = False) -> None:
         _zone(base / f"intel-rapl:{s}:2", "dram", 0, 0, 200_000, mode)
 
 
-def add_cpufreq(root: Path, cpus: int = 8, available: list[int] | None = None, driver: str = "intel_pstate",
-                scaling_min: int = CPUINFO_MIN) -> None:
+def add_cpufreq(
+    root: Path,
+    cpus: int = 8,
+    available: list[int] | None = None,
+    driver: str = "intel_pstate",
+    scaling_min: int = CPUINFO_MIN,
+) -> None:
     for c in range(cpus):
         d = root / "devices" / "system" / "cpu" / f"cpu{c}" / "cpufreq"
         _w(d / "cpuinfo_min_freq", CPUINFO_MIN, 0o444)

@@ -36,8 +36,18 @@ def write_profile(tmp_path: Path, watts: object = 120) -> Path:
 
 
 def agent(sysroot: Path, state: Path, *extra: str) -> list[str]:
-    return ["agent", "--sysfs-root", str(sysroot), "--state-dir", str(state), "--log-format", "text",
-            "--metrics-port", "0", *extra]
+    return [
+        "agent",
+        "--sysfs-root",
+        str(sysroot),
+        "--state-dir",
+        str(state),
+        "--log-format",
+        "text",
+        "--metrics-port",
+        "0",
+        *extra,
+    ]
 
 
 def test_profile_once_then_restore(tmp_path, sysroot, state_dir, capsys):
@@ -63,10 +73,16 @@ def test_dry_run_writes_nothing(tmp_path, sysroot, state_dir, capsys):
 def test_bad_profile_file_exits_nonzero_and_writes_nothing(tmp_path, sysroot, state_dir, capsys):
     intel_two_socket(sysroot)
     before = snapshot(sysroot)
-    assert main(agent(sysroot, state_dir, "--node-name", "worker-1", "--profile",
-                      str(write_profile(tmp_path, -5)), "--once")) == 1
+    assert (
+        main(
+            agent(
+                sysroot, state_dir, "--node-name", "worker-1", "--profile", str(write_profile(tmp_path, -5)), "--once"
+            )
+        )
+        == 1
+    )
     out = json.loads(capsys.readouterr().out)
-    degraded = [c for c in out["status"]["conditions"] if c["type"] == "Degraded"][0]
+    degraded = next(c for c in out["status"]["conditions"] if c["type"] == "Degraded")
     assert degraded["status"] == "True" and degraded["reason"] == "InvalidProfile"
     assert "packagePowerCapWatts" in degraded["message"]
     assert snapshot(sysroot) == before
@@ -97,11 +113,16 @@ def test_daemon_reapplies_serves_metrics_and_restores_on_sigterm(tmp_path, sysro
     intel_two_socket(sysroot)
     before = snapshot(sysroot)
     port = _free_port()
-    cmd = [sys.executable, "-m", "joulie", *agent(sysroot, state_dir, "--profile", str(write_profile(tmp_path)),
-                                                  "--interval", "0.2")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "joulie",
+        *agent(sysroot, state_dir, "--profile", str(write_profile(tmp_path)), "--interval", "0.2"),
+    ]
     cmd[cmd.index("--metrics-port") + 1] = str(port)
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)}
+    )
     try:
         assert _wait_for(lambda: read(sysroot, PKG0) == "120000000")
         (sysroot / PKG0).write_text("150000000\n")  # firmware revert
@@ -112,12 +133,13 @@ def test_daemon_reapplies_serves_metrics_and_restores_on_sigterm(tmp_path, sysro
                 return urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
             except OSError:
                 return ""
+
         assert _wait_for(lambda: "joulie_agent_drift_corrections_total 1.0" in metrics())
         assert urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2).status == 200
         (tmp_path / "npp.yaml").write_text(PROFILE % 90)  # operator edits the file
         assert _wait_for(lambda: read(sysroot, PKG0) == "90000000")
     finally:
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=20)
+        _out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err.decode()
     assert snapshot(sysroot) == before

@@ -75,12 +75,12 @@ class _Actuator:
         outer = self
 
         class H(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802
+            def do_POST(self):
                 outer.bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
                 self.send_response(code)
                 self.end_headers()
 
-            def do_GET(self):  # noqa: N802
+            def do_GET(self):
                 body = json.dumps({"packagePowerWatts": 88.5, "gpu": {"powerWatts": 301}, "ok": True}).encode()
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(body)))
@@ -108,15 +108,20 @@ def actuator():
 
 def test_http_control_backend_posts_the_upstream_body(sysroot, state_dir, actuator):
     intel_two_socket(sysroot)
-    controls = TelemetryControls.model_validate({"cpu": {"type": "http", "endpoint": actuator.url},
-                                                 "gpu": {"type": "http", "endpoint": actuator.url}})
+    controls = TelemetryControls.model_validate(
+        {"cpu": {"type": "http", "endpoint": actuator.url}, "gpu": {"type": "http", "endpoint": actuator.url}}
+    )
     engine = make_engine(sysroot, state_dir)
     r = engine.reconcile(profile(cpu={"packagePowerCapWatts": 120}, gpu={"capWattsPerGpu": 250}), controls)
     assert r.ok and r.status.cpu.backend == "http" and r.status.gpu.backend == "http"
     (cpu, gpu) = actuator.bodies
     assert {k: cpu[k] for k in ("node", "action", "capWatts", "throttlePct", "capWattsPerGpu")} == {
-        "node": "n1", "action": "rapl.set_power_cap_watts", "capWatts": 120, "throttlePct": None,
-        "capWattsPerGpu": None}
+        "node": "n1",
+        "action": "rapl.set_power_cap_watts",
+        "capWatts": 120,
+        "throttlePct": None,
+        "capWattsPerGpu": None,
+    }
     assert gpu["action"] == "gpu.set_power_cap_watts" and gpu["capWattsPerGpu"] == 250 and isinstance(gpu["ts"], int)
     assert read(sysroot, "class/powercap/intel-rapl:0/constraint_0_power_limit_uw") == "150000000"
     dvfs = TelemetryControls.model_validate({"cpu": {"type": "http", "mode": "dvfs", "endpoint": actuator.url}})

@@ -6,7 +6,8 @@ import asyncio
 import socket
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from kubernetes import client as k8s
@@ -87,15 +88,39 @@ def test_agent_applies_reports_and_restores_over_the_api(api_server, sysroot, st
     intel_two_socket(sysroot)
     before = snapshot(sysroot)
     admin = k8s.CustomObjectsApi(k8s.ApiClient(api_server))
-    admin.create_cluster_custom_object(G, V, "nodepowerprofiles", {
-        "apiVersion": f"{G}/{V}", "kind": "NodePowerProfile", "metadata": {"name": "node-n1", "generation": 1},
-        "spec": {"nodeName": "n1", "profile": "eco", "cpu": {"packagePowerCapWatts": 120}}})
-    admin.create_cluster_custom_object(G, V, "nodepowerprofiles", {  # another node's: never touched
-        "apiVersion": f"{G}/{V}", "kind": "NodePowerProfile", "metadata": {"name": "node-n2"},
-        "spec": {"nodeName": "n2", "profile": "eco", "cpu": {"packagePowerCapWatts": 60}}})
-    admin.create_cluster_custom_object(G, V, "telemetryprofiles", {
-        "apiVersion": f"{G}/{V}", "kind": "TelemetryProfile", "metadata": {"name": "tp-n1"},
-        "spec": {"target": {"scope": "node", "nodeName": "n1"}, "controls": {"cpu": {"mode": "auto"}}}})
+    admin.create_cluster_custom_object(
+        G,
+        V,
+        "nodepowerprofiles",
+        {
+            "apiVersion": f"{G}/{V}",
+            "kind": "NodePowerProfile",
+            "metadata": {"name": "node-n1", "generation": 1},
+            "spec": {"nodeName": "n1", "profile": "eco", "cpu": {"packagePowerCapWatts": 120}},
+        },
+    )
+    admin.create_cluster_custom_object(
+        G,
+        V,
+        "nodepowerprofiles",
+        {  # another node's: never touched
+            "apiVersion": f"{G}/{V}",
+            "kind": "NodePowerProfile",
+            "metadata": {"name": "node-n2"},
+            "spec": {"nodeName": "n2", "profile": "eco", "cpu": {"packagePowerCapWatts": 60}},
+        },
+    )
+    admin.create_cluster_custom_object(
+        G,
+        V,
+        "telemetryprofiles",
+        {
+            "apiVersion": f"{G}/{V}",
+            "kind": "TelemetryProfile",
+            "metadata": {"name": "tp-n1"},
+            "spec": {"target": {"scope": "node", "nodeName": "n1"}, "controls": {"cpu": {"mode": "auto"}}},
+        },
+    )
 
     engine, telemetry = build(_settings(sysroot, state_dir))
     source = KubeSource(k8s.ApiClient(api_server), "n1")
@@ -113,19 +138,27 @@ def test_agent_applies_reports_and_restores_over_the_api(api_server, sysroot, st
         applied = next(c for c in st["conditions"] if c["type"] == "Applied")
         assert applied["status"] == "True" and applied["observedGeneration"] == 1
         assert st["cpu"]["backend"] == "rapl" and st["cpu"]["packagePowerCapWatts"] == 120
-        tp = eventually(lambda: admin.get_cluster_custom_object(G, V, "telemetryprofiles", "tp-n1")["status"],
-                        what="TelemetryProfile status")
+        tp = eventually(
+            lambda: admin.get_cluster_custom_object(G, V, "telemetryprofiles", "tp-n1")["status"],
+            what="TelemetryProfile status",
+        )
         assert tp["control"]["cpu"]["result"] == "applied"
         assert tp["control"]["cpu"]["observed"] == {"intel-rapl:0": "120 W", "intel-rapl:1": "120 W"}
         assert admin.get_cluster_custom_object(G, V, "nodepowerprofiles", "node-n2").get("status") is None
 
-        admin.patch_cluster_custom_object(G, V, "nodepowerprofiles", "node-n1",
-                                          {"spec": {"cpu": {"packagePowerCapWatts": 100}}})
+        admin.patch_cluster_custom_object(
+            G, V, "nodepowerprofiles", "node-n1", {"spec": {"cpu": {"packagePowerCapWatts": 100}}}
+        )
         eventually(lambda: read(sysroot, PKG0) == "100000000", what="new cap applied from the watch")
-        admin.patch_cluster_custom_object(G, V, "nodepowerprofiles", "node-n1",
-                                          {"spec": {"cpu": {"packagePowerCapWatts": 2}}})
-        eventually(lambda: next(c for c in npp_status()["conditions"]
-                                if c["type"] == "Degraded")["reason"] == "CapBelowMinimum", what="refusal")
+        admin.patch_cluster_custom_object(
+            G, V, "nodepowerprofiles", "node-n1", {"spec": {"cpu": {"packagePowerCapWatts": 2}}}
+        )
+        eventually(
+            lambda: (
+                next(c for c in npp_status()["conditions"] if c["type"] == "Degraded")["reason"] == "CapBelowMinimum"
+            ),
+            what="refusal",
+        )
         assert read(sysroot, PKG0) == "100000000"
 
         admin.delete_cluster_custom_object(G, V, "nodepowerprofiles", "node-n1")  # node leaves management
@@ -140,8 +173,10 @@ def test_node_scoped_telemetry_profile_wins_over_cluster_scope():
     objs = [
         {"metadata": {"name": "all"}, "spec": {"target": {"scope": "cluster"}}},
         {"metadata": {"name": "other"}, "spec": {"target": {"scope": "node", "nodeName": "n2"}}},
-        {"metadata": {"name": "mine"}, "spec": {"target": {"scope": "node", "nodeName": "n1"},
-                                                "controls": {"cpu": {"mode": "dvfs"}}}},
+        {
+            "metadata": {"name": "mine"},
+            "spec": {"target": {"scope": "node", "nodeName": "n1"}, "controls": {"cpu": {"mode": "dvfs"}}},
+        },
     ]
     tp, err = select_telemetry_profile(objs, "n1")
     assert err is None and tp.metadata["name"] == "mine" and tp.spec.controls.cpu.mode == "dvfs"

@@ -8,8 +8,17 @@ import pytest
 
 from agent.sysfs import Sysfs, SysfsError
 from tests.agent.conftest import cond, make_engine, profile
-from tests.agent.hw import (CPUINFO_MAX, CPUINFO_MIN, ORIG_LIMIT_UW, SHORT_LIMIT_UW, add_cpufreq, add_rapl,
-                            intel_two_socket, read, snapshot)
+from tests.agent.hw import (
+    CPUINFO_MAX,
+    CPUINFO_MIN,
+    ORIG_LIMIT_UW,
+    SHORT_LIMIT_UW,
+    add_cpufreq,
+    add_rapl,
+    intel_two_socket,
+    read,
+    snapshot,
+)
 
 PKG0 = "class/powercap/intel-rapl:0/constraint_0_power_limit_uw"
 PKG1 = "class/powercap/intel-rapl:1/constraint_0_power_limit_uw"
@@ -53,10 +62,13 @@ def test_percent_of_max_and_clamp_above_max(sysroot, state_dir):
     assert r.ok and "clamped to the maximum 205 W" in cond(r.status, "Applied").message
 
 
-@pytest.mark.parametrize("cap,reason", [
-    ({"packagePowerCapWatts": 10}, "CapBelowMinimum"),     # floor: 10 % of 205 W
-    ({"packagePowerCapWatts": 5000}, "CapAboveMaximum"),   # strict limits
-])
+@pytest.mark.parametrize(
+    "cap,reason",
+    [
+        ({"packagePowerCapWatts": 10}, "CapBelowMinimum"),  # floor: 10 % of 205 W
+        ({"packagePowerCapWatts": 5000}, "CapAboveMaximum"),  # strict limits
+    ],
+)
 def test_out_of_range_caps_are_refused_and_nothing_is_written(sysroot, state_dir, cap, reason):
     intel_two_socket(sysroot)
     before = snapshot(sysroot)
@@ -93,7 +105,9 @@ def test_unparsable_zone_is_refused(sysroot, state_dir):
     before = snapshot(sysroot)
     r = make_engine(sysroot, state_dir).reconcile(profile(cpu={"packagePowerCapWatts": 120}))
     assert cond(r.status, "Degraded").reason == "HardwareUnreadable"
-    assert "intel-rapl:1" in cond(r.status, "Degraded").message and "not an integer" in cond(r.status, "Degraded").message
+    assert (
+        "intel-rapl:1" in cond(r.status, "Degraded").message and "not an integer" in cond(r.status, "Degraded").message
+    )
     assert snapshot(sysroot) == before
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import orjson
 from starlette.testclient import TestClient
@@ -13,13 +14,16 @@ from labeller.config import PlannerConfig
 from labeller.planner import Planner
 from labeller.runtime import SnapshotRuntime
 from labeller.snapshot import parse_snapshot
+from tests.kube.conftest import cluster  # noqa: F401 - the API-server fixture of test_serve_cluster
 
 
-def runtime_of(objs: Iterable[dict[str, Any]], policy: str = "static_partition", start: bool = True,
-               **params: Any) -> SnapshotRuntime:
+def runtime_of(
+    objs: Iterable[dict[str, Any]], policy: str = "static_partition", start: bool = True, **params: Any
+) -> SnapshotRuntime:
     snap = parse_snapshot(orjson.dumps({"apiVersion": "v1", "kind": "List", "items": list(objs)}).decode())
-    config = PlannerConfig(policy=policy, policy_params=params or ({"hp_frac": 0.5} if policy == "static_partition"
-                                                                    else {}))
+    config = PlannerConfig(
+        policy=policy, policy_params=params or ({"hp_frac": 0.5} if policy == "static_partition" else {})
+    )
     rt = SnapshotRuntime(snap.store, snap.profiles, Planner(config))
     if start:
         rt.start()

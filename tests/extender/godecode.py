@@ -44,8 +44,7 @@ def _no_constants(name: str) -> Any:
 
 def _loads(body: bytes) -> Any:
     try:
-        return json.loads(body, object_pairs_hook=_Obj, parse_float=_Float,
-                          parse_constant=_no_constants)
+        return json.loads(body, object_pairs_hook=_Obj, parse_float=_Float, parse_constant=_no_constants)
     except (ValueError, UnicodeDecodeError) as exc:
         raise GoDecodeError(f"invalid JSON: {exc}") from None
 
@@ -118,8 +117,9 @@ def decode_filter_result(body: bytes) -> FilterResult:
         return FilterResult()
     if not _is_object(data):
         raise GoDecodeError("cannot unmarshal into Go value of type v1.ExtenderFilterResult")
-    f = _fields(data, ["Nodes", "NodeNames", "FailedNodes", "FailedAndUnresolvableNodes", "Error"],
-                "v1.ExtenderFilterResult")
+    f = _fields(
+        data, ["Nodes", "NodeNames", "FailedNodes", "FailedAndUnresolvableNodes", "Error"], "v1.ExtenderFilterResult"
+    )
     res = FilterResult()
     if f.get("Nodes") is not None:
         nl = _fields(f["Nodes"], ["TypeMeta", "ListMeta", "Items", "metadata", "items"], "v1.NodeList")
@@ -131,16 +131,20 @@ def decode_filter_result(body: bytes) -> FilterResult:
             if not _is_object(item):
                 raise GoDecodeError("cannot unmarshal into Go struct field NodeList.items of type v1.Node")
             meta = _fields(item, ["metadata"], "v1.Node").get("metadata")
-            name = _string(_fields(meta, ["name"], "v1.ObjectMeta").get("name"), "ObjectMeta.name") \
-                if meta is not None else None
+            name = (
+                _string(_fields(meta, ["name"], "v1.ObjectMeta").get("name"), "ObjectMeta.name")
+                if meta is not None
+                else None
+            )
             res.nodes.append(name or "")
     if f.get("NodeNames") is not None:
         if not _is_array(f["NodeNames"]):
             raise GoDecodeError("cannot unmarshal into Go struct field ExtenderFilterResult.NodeNames of type []string")
         res.node_names = [_string(n, "ExtenderFilterResult.NodeNames") or "" for n in f["NodeNames"]]
     res.failed = _string_map(f.get("FailedNodes"), "ExtenderFilterResult.FailedNodes") or {}
-    res.unresolvable = _string_map(f.get("FailedAndUnresolvableNodes"),
-                                   "ExtenderFilterResult.FailedAndUnresolvableNodes") or {}
+    res.unresolvable = (
+        _string_map(f.get("FailedAndUnresolvableNodes"), "ExtenderFilterResult.FailedAndUnresolvableNodes") or {}
+    )
     res.error = _string(f.get("Error"), "ExtenderFilterResult.Error") or ""
     return res
 

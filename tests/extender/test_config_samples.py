@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from extender.app import create_app
-from joulie.serve import register
 from joulie.core.classify import classify_pod
+from joulie.serve import register
 from tests.builders import node, pod
 from tests.extender.conftest import names_body, runtime_of
 
@@ -28,8 +28,10 @@ def serve_defaults():
     return parser.parse_args(["serve"])
 
 
-@pytest.mark.parametrize("name, scheduler", [("joulie-scheduler-config.yaml", "joulie-scheduler"),
-                                             ("default-scheduler-config.yaml", "default-scheduler")])
+@pytest.mark.parametrize(
+    "name, scheduler",
+    [("joulie-scheduler-config.yaml", "joulie-scheduler"), ("default-scheduler-config.yaml", "default-scheduler")],
+)
 def test_scheduler_configuration_points_at_the_served_routes(name, scheduler, monkeypatch):
     for var in ("JOULIE_PORT", "JOULIE_URL_PREFIX"):
         monkeypatch.delenv(var, raising=False)
@@ -57,8 +59,9 @@ def test_kubeadm_patch_runs_the_scheduler_with_the_config_file():
     assert container["volumeMounts"][0]["mountPath"] == patch["spec"]["volumes"][0]["hostPath"]["path"]
 
 
-@pytest.mark.parametrize("name, demand", [("pod-performance.yaml", "performance"), ("pod-eco.yaml", "eco"),
-                                          ("pod-general.yaml", "general")])
+@pytest.mark.parametrize(
+    "name, demand", [("pod-performance.yaml", "performance"), ("pod-eco.yaml", "eco"), ("pod-general.yaml", "general")]
+)
 def test_pod_samples_are_valid_and_express_their_demand(name, demand):
     obj = yaml.safe_load((SAMPLES / name).read_text())
     kubernetes_validate.validate(obj, "1.31", strict=True)

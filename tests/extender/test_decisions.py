@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import orjson
-
 from fractions import Fraction
+
+import orjson
 
 from joulie.core.rounding import round_half_away
 from joulie.core.supply import Supply, band, score
@@ -17,11 +17,16 @@ NAMES = ["perf", "drain", "eco", "plain", "ghost"]
 
 def cluster():
     """perf: performance; drain: eco still running a performance pod; eco: eco; plain: not managed."""
-    return runtime_of([
-        node("perf", "performance"), node("drain", "eco"), node("eco", "eco"),
-        node("plain", managed=False),
-        pod("running-perf", "drain", "performance"),
-    ], hp_frac=0.34)
+    return runtime_of(
+        [
+            node("perf", "performance"),
+            node("drain", "eco"),
+            node("eco", "eco"),
+            node("plain", managed=False),
+            pod("running-perf", "drain", "performance"),
+        ],
+        hp_frac=0.34,
+    )
 
 
 def filter_(client, demand, names=NAMES, cpu="1"):
@@ -110,15 +115,30 @@ def test_performance_and_eco_pods_prefer_their_own_supply():
 
 
 def test_among_equals_the_fuller_node_wins():
-    rt = runtime_of([node("e1", "eco"), node("e2", "eco"), node("p1", "performance"), node("p2", "performance"),
-                     pod("busy", "e2", cpu="16")], hp_frac=0.5)
+    rt = runtime_of(
+        [
+            node("e1", "eco"),
+            node("e2", "eco"),
+            node("p1", "performance"),
+            node("p2", "performance"),
+            pod("busy", "e2", cpu="16"),
+        ],
+        hp_frac=0.5,
+    )
     s = scores(client_of(rt), "general", names=["e1", "e2"])
     assert s["e2"] > s["e1"]
 
 
 def test_a_burst_fills_a_node_then_moves_on():
-    rt = runtime_of([node("e1", "eco", cpu="4"), node("e2", "eco", cpu="4"), node("p1", "performance", cpu="4"),
-                     node("p2", "performance", cpu="4")], hp_frac=0.5)
+    rt = runtime_of(
+        [
+            node("e1", "eco", cpu="4"),
+            node("e2", "eco", cpu="4"),
+            node("p1", "performance", cpu="4"),
+            node("p2", "performance", cpu="4"),
+        ],
+        hp_frac=0.5,
+    )
     client = client_of(rt)
     placed = []
     for i in range(4):
@@ -129,8 +149,15 @@ def test_a_burst_fills_a_node_then_moves_on():
 
 
 def test_an_assumed_pod_stops_counting_once_the_store_sees_it_bound():
-    rt = runtime_of([node("e1", "eco", cpu="4"), node("e2", "eco", cpu="4"), node("p1", "performance", cpu="4"),
-                     node("p2", "performance", cpu="4")], hp_frac=0.5)
+    rt = runtime_of(
+        [
+            node("e1", "eco", cpu="4"),
+            node("e2", "eco", cpu="4"),
+            node("p1", "performance", cpu="4"),
+            node("p2", "performance", cpu="4"),
+        ],
+        hp_frac=0.5,
+    )
     client = client_of(rt)
     service = client.app.state.service
     scores(client, "general", names=["e1", "e2"], cpu="2", uid="x")

@@ -18,44 +18,98 @@ from tests.extender.godecode import decode_priorities, scheduler_filter, schedul
 
 KEY = "joulie.io/power-profile"
 
-CLIENT = client_of(runtime_of([node("a", "performance"), node("b", "eco"), node("c", "eco", draining=True),
-                               node("u", managed=False), pod("x", "c", "performance")], hp_frac=0.34),
-                   max_body_bytes=64 * 1024)
+CLIENT = client_of(
+    runtime_of(
+        [
+            node("a", "performance"),
+            node("b", "eco"),
+            node("c", "eco", draining=True),
+            node("u", managed=False),
+            pod("x", "c", "performance"),
+        ],
+        hp_frac=0.34,
+    ),
+    max_body_bytes=64 * 1024,
+)
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=8),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
     max_leaves=20,
 )
-names = st.sampled_from(["a", "b", "c", "u", "ghost", "", "a\"b", "ünïcode", "a" * 300])
-quantities = st.sampled_from(["1", "500m", "2.5", "1e3", "1Ki", "-1", "abc", "", "1e999999999", "0.0001m"]) | json_values
-pods = st.fixed_dictionaries(
+names = st.sampled_from(["a", "b", "c", "u", "ghost", "", 'a"b', "ünïcode", "a" * 300])
+quantities = (
+    st.sampled_from(["1", "500m", "2.5", "1e3", "1Ki", "-1", "abc", "", "1e999999999", "0.0001m"]) | json_values
+)
+pods = (
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "metadata": st.fixed_dictionaries(
+                {}, optional={"name": json_values | st.text(max_size=5), "namespace": json_values, "uid": json_values}
+            ),
+            "spec": st.fixed_dictionaries(
+                {},
+                optional={
+                    "nodeSelector": st.dictionaries(
+                        st.sampled_from([KEY, "x"]),
+                        st.sampled_from(["performance", "eco", "x"]) | json_values,
+                        max_size=2,
+                    ),
+                    "containers": st.lists(
+                        st.fixed_dictionaries(
+                            {},
+                            optional={
+                                "resources": st.fixed_dictionaries(
+                                    {},
+                                    optional={
+                                        "requests": st.dictionaries(
+                                            st.sampled_from(["cpu", "nvidia.com/gpu"]), quantities, max_size=2
+                                        )
+                                    },
+                                )
+                            },
+                        )
+                        | json_values,
+                        max_size=3,
+                    ),
+                    "affinity": json_values,
+                    "overhead": st.dictionaries(st.just("cpu"), quantities, max_size=1),
+                },
+            ),
+        },
+    )
+    | json_values
+)
+node_objects = (
+    st.fixed_dictionaries(
+        {
+            "metadata": st.fixed_dictionaries(
+                {"name": names},
+                optional={
+                    "labels": st.dictionaries(
+                        st.sampled_from([KEY, "joulie.io/managed", "joulie.io/draining"]),
+                        st.sampled_from(["true", "eco", "performance"]),
+                        max_size=3,
+                    )
+                    | json_values
+                },
+            )
+        }
+    )
+    | json_values
+)
+shaped = st.fixed_dictionaries(
     {},
     optional={
-        "metadata": st.fixed_dictionaries({}, optional={"name": json_values | st.text(max_size=5),
-                                                        "namespace": json_values, "uid": json_values}),
-        "spec": st.fixed_dictionaries({}, optional={
-            "nodeSelector": st.dictionaries(st.sampled_from([KEY, "x"]),
-                                            st.sampled_from(["performance", "eco", "x"]) | json_values, max_size=2),
-            "containers": st.lists(st.fixed_dictionaries({}, optional={"resources": st.fixed_dictionaries(
-                {}, optional={"requests": st.dictionaries(st.sampled_from(["cpu", "nvidia.com/gpu"]), quantities,
-                                                          max_size=2)})}) | json_values, max_size=3),
-            "affinity": json_values,
-            "overhead": st.dictionaries(st.just("cpu"), quantities, max_size=1),
-        }),
+        "Pod": pods,
+        "NodeNames": st.lists(names, max_size=8) | json_values,
+        "Nodes": st.fixed_dictionaries(
+            {}, optional={"metadata": json_values, "items": st.lists(node_objects, max_size=5)}
+        )
+        | json_values,
     },
-) | json_values
-node_objects = st.fixed_dictionaries({"metadata": st.fixed_dictionaries(
-    {"name": names}, optional={"labels": st.dictionaries(st.sampled_from([KEY, "joulie.io/managed",
-                                                                          "joulie.io/draining"]),
-                                                         st.sampled_from(["true", "eco", "performance"]),
-                                                         max_size=3) | json_values})}) | json_values
-shaped = st.fixed_dictionaries({}, optional={
-    "Pod": pods,
-    "NodeNames": st.lists(names, max_size=8) | json_values,
-    "Nodes": st.fixed_dictionaries({}, optional={"metadata": json_values, "items": st.lists(node_objects, max_size=5)})
-             | json_values,
-})
+)
 
 
 def check(verb: str, body: bytes) -> None:

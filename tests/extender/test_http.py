@@ -22,8 +22,9 @@ def example_runtime():
     return runtime_of([node("a", "performance"), node("b", "eco")], hp_frac=0.5)
 
 
-@pytest.mark.parametrize("name", ["filter-node-names", "filter-full-nodes", "prioritize-node-names",
-                                  "prioritize-full-nodes"])
+@pytest.mark.parametrize(
+    "name", ["filter-node-names", "filter-full-nodes", "prioritize-node-names", "prioritize-full-nodes"]
+)
 def test_captured_requests_get_replies_the_scheduler_decodes(fixtures_dir, name):
     fx = fixture(fixtures_dir, name)
     body = fx["request_body"]
@@ -59,8 +60,10 @@ def test_captured_request_for_a_performance_pod_on_eco_nodes(fixtures_dir):
 
 def test_a_performance_pod_with_no_node_promotes_one_draining_first():
     waiting = pod("urgent", demand="performance", cpu="2")
-    rt = runtime_of([node("e1", "eco"), node("e2", "eco"), node("e3", "eco"),
-                     pod("old-perf", "e2", "performance"), waiting], hp_frac=0.0)
+    rt = runtime_of(
+        [node("e1", "eco"), node("e2", "eco"), node("e3", "eco"), pod("old-perf", "e2", "performance"), waiting],
+        hp_frac=0.0,
+    )
     assert rt.latest_plan().performance_count == 0 and rt.latest_plan().decision("e2").draining
     client = client_of(rt)
     first = client.post("/filter", content=names_body(waiting, ["e1", "e2", "e3"]))
@@ -97,8 +100,15 @@ def test_routes_answer_at_the_root_and_under_the_prefix():
 
 
 def test_plan_narrowed_to_one_node_explains_it():
-    rt = runtime_of([node("a", "performance"), node("b", "eco"), node("r", **{"joulie.io/reserved": "true"}),
-                     node("cp", managed=False)], hp_frac=0.5)
+    rt = runtime_of(
+        [
+            node("a", "performance"),
+            node("b", "eco"),
+            node("r", **{"joulie.io/reserved": "true"}),
+            node("cp", managed=False),
+        ],
+        hp_frac=0.5,
+    )
     client = client_of(rt)
     full = client.get("/plan").json()
     assert {n["name"] for n in full["nodes"]} == {"a", "b"} and full["skipped"][0]["name"] == "r"
@@ -128,17 +138,20 @@ def test_probes_and_metrics():
     assert 'joulie_extender_decisions_total{decision="unmanaged",demand="performance"}' in text
 
 
-@pytest.mark.parametrize("body, message", [
-    (b"", "empty body"),
-    (b"{", "malformed JSON"),
-    (b"[1,2]", "not ExtenderArgs"),
-    (b'{"NodeNames": ["a"]}', "missing Pod"),
-    (b'{"Pod": null, "NodeNames": ["a"]}', "missing Pod"),
-    (b'{"Pod": {}, "NodeNames": [1]}', "NodeNames"),
-    (b'{"Pod": {}}', "neither NodeNames nor Nodes"),
-    (b'{"Pod": {}, "Nodes": {"items": [{"metadata": {}}]}}', "Nodes.items[0] has no metadata.name"),
-    (b'{"Pod": {}, "Nodes": {"items": [7]}}', "Nodes.items[0] is not a Node"),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        (b"", "empty body"),
+        (b"{", "malformed JSON"),
+        (b"[1,2]", "not ExtenderArgs"),
+        (b'{"NodeNames": ["a"]}', "missing Pod"),
+        (b'{"Pod": null, "NodeNames": ["a"]}', "missing Pod"),
+        (b'{"Pod": {}, "NodeNames": [1]}', "NodeNames"),
+        (b'{"Pod": {}}', "neither NodeNames nor Nodes"),
+        (b'{"Pod": {}, "Nodes": {"items": [{"metadata": {}}]}}', "Nodes.items[0] has no metadata.name"),
+        (b'{"Pod": {}, "Nodes": {"items": [7]}}', "Nodes.items[0] is not a Node"),
+    ],
+)
 def test_bad_requests_get_400_with_a_clear_message(body, message):
     client = client_of(example_runtime())
     for verb in ("filter", "prioritize"):
@@ -154,7 +167,7 @@ def test_oversized_bodies_are_refused_with_413():
 
     def chunks():  # no Content-Length: refused while streaming
         for i in range(0, len(big), 1000):
-            yield big[i:i + 1000]
+            yield big[i : i + 1000]
 
     r = client.post("/prioritize", content=chunks())
     assert r.status_code == 413

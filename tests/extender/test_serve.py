@@ -33,9 +33,23 @@ def request(port, method, path, body=None):
 @pytest.fixture
 def served():
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "joulie", "serve", "--example", "--host", "127.0.0.1",
-                             "--port", str(port), "--url-prefix", "/joulie"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "joulie",
+            "serve",
+            "--example",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--url-prefix",
+            "/joulie",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 30
     while True:
         try:
@@ -68,6 +82,10 @@ def test_serve_example_answers_the_captured_request_then_stops_cleanly(served, f
 
 
 def test_serve_refuses_a_bad_flag_with_a_clear_message():
-    out = subprocess.run([sys.executable, "-m", "joulie", "serve", "--example", "--port", "0"],
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "joulie", "serve", "--example", "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 2 and "--port must be 1..65535" in out.stderr

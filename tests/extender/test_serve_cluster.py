@@ -22,7 +22,7 @@ from typing import Any
 from tests.builders import node, pod
 from tests.extender.conftest import names_body
 from tests.extender.godecode import scheduler_filter
-from tests.kube.conftest import ROOT, Cluster, _free_port, cluster, eventually  # noqa: F401 - fixture
+from tests.kube.conftest import ROOT, Cluster, _free_port, eventually
 
 NODES = ["sv-a", "sv-b", "sv-c"]
 MERGE = "application/merge-patch+json"
@@ -53,10 +53,32 @@ def serve(cluster: Cluster, tmp_path: Path, port: int, *extra: str) -> subproces
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("KUBECONFIG", None)
     return subprocess.Popen(
-        [sys.executable, "-m", "joulie", "serve", "--kubeconfig", cluster.kubeconfig(tmp_path),
-         "--node-selector", cluster.selector, "--host", "127.0.0.1", "--port", str(port),
-         "--policy", "static_partition", "--policy-param", "hp_frac=0", "--interval", "60", *extra],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "joulie",
+            "serve",
+            "--kubeconfig",
+            cluster.kubeconfig(tmp_path),
+            "--node-selector",
+            cluster.selector,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--policy",
+            "static_partition",
+            "--policy-param",
+            "hp_frac=0",
+            "--interval",
+            "60",
+            *extra,
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -70,12 +92,26 @@ def stop(proc: subprocess.Popen[str]) -> str:
 def mark_unschedulable(cluster: Cluster, created: dict[str, Any]) -> None:
     """What kube-scheduler writes after a scheduling attempt that found no node."""
     meta = created["metadata"]
-    cluster.req("PATCH", f"/api/v1/namespaces/{meta.get('namespace', 'default')}/pods/{meta['name']}/status",
-                {"status": {"conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
-                                            "message": "0/3 nodes are available"}]}}, MERGE)
+    cluster.req(
+        "PATCH",
+        f"/api/v1/namespaces/{meta.get('namespace', 'default')}/pods/{meta['name']}/status",
+        {
+            "status": {
+                "conditions": [
+                    {
+                        "type": "PodScheduled",
+                        "status": "False",
+                        "reason": "Unschedulable",
+                        "message": "0/3 nodes are available",
+                    }
+                ]
+            }
+        },
+        MERGE,
+    )
 
 
-def test_a_performance_pod_with_only_eco_nodes_gets_a_node_within_3s(cluster: Cluster, tmp_path: Path) -> None:  # noqa: F811
+def test_a_performance_pod_with_only_eco_nodes_gets_a_node_within_3s(cluster: Cluster, tmp_path: Path) -> None:
     for name in NODES:
         cluster.add_node(node(name, "eco", cpu="8"))
     port = _free_port()
@@ -97,8 +133,11 @@ def test_a_performance_pod_with_only_eco_nodes_gets_a_node_within_3s(cluster: Cl
 
         feasible = eventually(retry_passes, timeout=3.0, interval=0.05, what="the retry to find a node")
         assert len(feasible) == 1 and time.monotonic() - started < 3.0
-        eventually(lambda: cluster.node_labels(feasible[0]).get("joulie.io/power-profile") == "performance",
-                   timeout=3.0, what="the promotion to reach the node's labels")
+        eventually(
+            lambda: cluster.node_labels(feasible[0]).get("joulie.io/power-profile") == "performance",
+            timeout=3.0,
+            what="the promotion to reach the node's labels",
+        )
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=15) in (0, -signal.SIGTERM)
     finally:
@@ -107,7 +146,8 @@ def test_a_performance_pod_with_only_eco_nodes_gets_a_node_within_3s(cluster: Cl
 
 
 def test_two_replicas_agree_and_a_failover_neither_loses_nor_invents_demand(
-    cluster: Cluster, tmp_path: Path  # noqa: F811
+    cluster: Cluster,
+    tmp_path: Path,
 ) -> None:
     for name in NODES:
         cluster.add_node(node(name, "eco", cpu="8"))
@@ -120,8 +160,11 @@ def test_two_replicas_agree_and_a_failover_neither_loses_nor_invents_demand(
     try:
         eventually(lambda: len(plan_of(ports[0]).get("nodes", [])) == 3, timeout=30, what="replica-0's plan")
         procs.append(serve(cluster, tmp_path, ports[1], *election, "--identity", "replica-1"))
-        eventually(lambda: call(ports[1], "GET", "/readyz") == (200, b"ok (follower)"), timeout=30,
-                   what="replica-1 ready as a follower")
+        eventually(
+            lambda: call(ports[1], "GET", "/readyz") == (200, b"ok (follower)"),
+            timeout=30,
+            what="replica-1 ready as a follower",
+        )
 
         created = cluster.add_pod(pod("urgent", demand="performance", cpu="2"))
         # the scheduler happens to call the follower: its filter finds no node
@@ -139,25 +182,35 @@ def test_two_replicas_agree_and_a_failover_neither_loses_nor_invents_demand(
 
         promoted = eventually(agreed, timeout=5, what="both replicas to plan the same promotion")
         assert len(promoted) == 1
-        eventually(lambda: cluster.node_labels(promoted[0]).get("joulie.io/power-profile") == "performance",
-                   timeout=5, what="the leader to write the promotion")
+        eventually(
+            lambda: cluster.node_labels(promoted[0]).get("joulie.io/power-profile") == "performance",
+            timeout=5,
+            what="the leader to write the promotion",
+        )
         hold = cluster.npp(promoted[0])["metadata"]["annotations"]
         assert "joulie.io/feedback-pods" in hold and "joulie.io/feedback-hold-until" in hold
 
         first.send_signal(signal.SIGKILL)  # the leader dies without handing the lease back
         first.wait(timeout=10)
-        eventually(lambda: call(ports[1], "GET", "/readyz") == (200, b"ok (leader)"), timeout=10,
-                   what="replica-1 to take over")
+        eventually(
+            lambda: call(ports[1], "GET", "/readyz") == (200, b"ok (leader)"), timeout=10, what="replica-1 to take over"
+        )
         call(ports[1], "POST", "/scheduler/filter", names_body(created, NODES))  # nudge a reconcile
         time.sleep(0.5)
         # not lost: the same node stays performance for the waiting pod; not invented: no second one
         assert performance_nodes(plan_of(ports[1])) == promoted
 
         cluster.delete_pod("urgent")
-        eventually(lambda: performance_nodes(plan_of(ports[1])) == [] and plan_of(ports[1])["performanceFloor"] is None,
-                   timeout=5, what="the promotion to end with the pod that needed it")
-        eventually(lambda: cluster.node_labels(promoted[0]).get("joulie.io/power-profile") == "eco", timeout=5,
-                   what="the node back to eco")
+        eventually(
+            lambda: performance_nodes(plan_of(ports[1])) == [] and plan_of(ports[1])["performanceFloor"] is None,
+            timeout=5,
+            what="the promotion to end with the pod that needed it",
+        )
+        eventually(
+            lambda: cluster.node_labels(promoted[0]).get("joulie.io/power-profile") == "eco",
+            timeout=5,
+            what="the node back to eco",
+        )
     finally:
         for proc in procs:
             stop(proc)

@@ -78,7 +78,7 @@ def container(workload: dict[str, Any], name: str) -> dict[str, Any]:
 def arg_value(args: list[str], flag: str) -> str | None:
     """The value of ``--flag=value`` in a container's args (None when absent)."""
     prefix = flag + "="
-    values = [a[len(prefix):] for a in args if a.startswith(prefix)]
+    values = [a[len(prefix) :] for a in args if a.startswith(prefix)]
     if len(values) > 1:
         raise AssertionError(f"{flag} given {len(values)} times: {values}")
     return values[0] if values else None

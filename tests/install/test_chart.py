@@ -68,11 +68,23 @@ def test_every_rendered_object_is_valid_against_the_kubernetes_openapi_schema(va
         try:
             kubernetes_validate.validate(obj, kube_version, strict=True)
         except kubernetes_validate.ValidationError as exc:
-            pytest.fail(f"{obj['kind']}/{obj['metadata'].get('name')} invalid for {kube_version}: "
-                        f"{exc.message} at {list(exc.absolute_path)}")
+            pytest.fail(
+                f"{obj['kind']}/{obj['metadata'].get('name')} invalid for {kube_version}: "
+                f"{exc.message} at {list(exc.absolute_path)}"
+            )
         checked.add(obj["kind"])
-    assert {"Deployment", "Service", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role",
-            "RoleBinding", "PodDisruptionBudget", "DaemonSet", "ConfigMap"} <= checked
+    assert {
+        "Deployment",
+        "Service",
+        "ServiceAccount",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Role",
+        "RoleBinding",
+        "PodDisruptionBudget",
+        "DaemonSet",
+        "ConfigMap",
+    } <= checked
 
 
 def test_the_validator_catches_a_misspelt_field():
@@ -94,16 +106,19 @@ def test_every_object_lands_in_the_release_namespace_or_is_cluster_scoped():
                 assert ns == NAMESPACE, f"{obj['kind']}/{obj['metadata']['name']} in {ns!r}"
 
 
-@pytest.mark.parametrize("bad, where", [
-    ({"policy": {"name": "greedy"}}, "/policy/name"),
-    ({"caps": {"ecoWatts": 0}}, "/caps/ecoWatts"),
-    ({"caps": {"ecoPct": 150}}, "/caps/ecoPct"),
-    ({"serve": {"replica": 2}}, "replica"),
-    ({"managedNodeSelector": {"joulie.io/managed": True}}, "/managedNodeSelector"),
-    ({"scheduler": {"extender": {"httpTimeout": "2 seconds"}}}, "/scheduler/extender/httpTimeout"),
-    ({"scheduler": {"extender": {"weight": 0}}}, "/scheduler/extender/weight"),
-    ({"agent": {"gpu": "on"}}, "/agent/gpu"),
-])
+@pytest.mark.parametrize(
+    "bad, where",
+    [
+        ({"policy": {"name": "greedy"}}, "/policy/name"),
+        ({"caps": {"ecoWatts": 0}}, "/caps/ecoWatts"),
+        ({"caps": {"ecoPct": 150}}, "/caps/ecoPct"),
+        ({"serve": {"replica": 2}}, "replica"),
+        ({"managedNodeSelector": {"joulie.io/managed": True}}, "/managedNodeSelector"),
+        ({"scheduler": {"extender": {"httpTimeout": "2 seconds"}}}, "/scheduler/extender/httpTimeout"),
+        ({"scheduler": {"extender": {"weight": 0}}}, "/scheduler/extender/weight"),
+        ({"agent": {"gpu": "on"}}, "/agent/gpu"),
+    ],
+)
 def test_values_schema_rejects_mistakes_before_anything_renders(bad, where):
     with pytest.raises(helm_python.HelmValuesError) as info:
         render(bad)
@@ -132,7 +147,9 @@ def test_chart_crds_are_byte_for_byte_the_generated_ones():
     expected = {p.name: p.read_bytes() for p in sorted(bases.glob("*.yaml"))}
     actual = {p.name: p.read_bytes() for p in sorted((CHART_DIR / "crds").glob("*.yaml"))}
     assert expected, "config/crd/bases is empty"
-    assert actual == expected, "charts/joulie/crds differs from config/crd/bases: cp config/crd/bases/*.yaml charts/joulie/crds/"
+    assert actual == expected, (
+        "charts/joulie/crds differs from config/crd/bases: cp config/crd/bases/*.yaml charts/joulie/crds/"
+    )
 
 
 def test_helm_loads_the_crds_and_they_are_valid_crds():
@@ -149,26 +166,35 @@ def test_helm_loads_the_crds_and_they_are_valid_crds():
 # ---------------------------------------------------------------------------- RBAC
 
 
-LABELLER_RULES = sorted([
-    _rule([""], ["nodes"], ["get", "list", "watch", "patch"]),
-    _rule([""], ["pods"], ["get", "list", "watch"]),
-    _rule([""], ["events"], ["create", "patch"]),
-    _rule(["events.k8s.io"], ["events"], ["create", "patch"]),
-    _rule(["joulie.io"], ["nodepowerprofiles"], ["get", "list", "watch", "create", "update", "patch", "delete"]),
-    _rule(["joulie.io"], ["telemetryprofiles"], ["get", "list", "watch"]),
-], key=lambda r: json.dumps(r, sort_keys=True))
+LABELLER_RULES = sorted(
+    [
+        _rule([""], ["nodes"], ["get", "list", "watch", "patch"]),
+        _rule([""], ["pods"], ["get", "list", "watch"]),
+        _rule([""], ["events"], ["create", "patch"]),
+        _rule(["events.k8s.io"], ["events"], ["create", "patch"]),
+        _rule(["joulie.io"], ["nodepowerprofiles"], ["get", "list", "watch", "create", "update", "patch", "delete"]),
+        _rule(["joulie.io"], ["telemetryprofiles"], ["get", "list", "watch"]),
+    ],
+    key=lambda r: json.dumps(r, sort_keys=True),
+)
 
-LABELLER_LEASE_RULES = sorted([
-    _rule(["coordination.k8s.io"], ["leases"], ["create"]),
-    # labeller/kube/leader.py renews and releases by merge patch (with a resourceVersion
-    # precondition), so patch joins get/update, still limited to its own lease.
-    _rule(["coordination.k8s.io"], ["leases"], ["get", "update", "patch"], names=["joulie-labeller"]),
-], key=lambda r: json.dumps(r, sort_keys=True))
+LABELLER_LEASE_RULES = sorted(
+    [
+        _rule(["coordination.k8s.io"], ["leases"], ["create"]),
+        # labeller/kube/leader.py renews and releases by merge patch (with a resourceVersion
+        # precondition), so patch joins get/update, still limited to its own lease.
+        _rule(["coordination.k8s.io"], ["leases"], ["get", "update", "patch"], names=["joulie-labeller"]),
+    ],
+    key=lambda r: json.dumps(r, sort_keys=True),
+)
 
-AGENT_RULES = sorted([
-    _rule(["joulie.io"], ["nodepowerprofiles", "telemetryprofiles"], ["get", "list", "watch"]),
-    _rule(["joulie.io"], ["nodepowerprofiles/status", "telemetryprofiles/status"], ["patch"]),
-], key=lambda r: json.dumps(r, sort_keys=True))
+AGENT_RULES = sorted(
+    [
+        _rule(["joulie.io"], ["nodepowerprofiles", "telemetryprofiles"], ["get", "list", "watch"]),
+        _rule(["joulie.io"], ["nodepowerprofiles/status", "telemetryprofiles/status"], ["patch"]),
+    ],
+    key=lambda r: json.dumps(r, sort_keys=True),
+)
 
 SCHEDULER_LEASE_RULES = [_rule(["coordination.k8s.io"], ["leases"], ["get", "update"], names=["joulie-scheduler"])]
 
@@ -187,8 +213,11 @@ def test_agent_rbac_reads_profiles_and_patches_only_their_status():
 
 def test_scheduler_rbac_binds_the_builtin_scheduler_roles_and_its_own_lease():
     r = render()
-    bound = {b["roleRef"]["name"]: b["subjects"] for b in r.of_kind("ClusterRoleBinding")
-             if b["metadata"]["name"].startswith("joulie-scheduler-")}
+    bound = {
+        b["roleRef"]["name"]: b["subjects"]
+        for b in r.of_kind("ClusterRoleBinding")
+        if b["metadata"]["name"].startswith("joulie-scheduler-")
+    }
     assert set(bound) == {"system:kube-scheduler", "system:volume-scheduler"}
     for subjects in bound.values():
         assert subjects == [{"kind": "ServiceAccount", "name": "joulie-scheduler", "namespace": NAMESPACE}]
@@ -231,8 +260,11 @@ def test_serve_runs_non_root_with_a_read_only_root_filesystem_and_probes():
     pod = dep["spec"]["template"]["spec"]
     c = container(dep, "serve")
     assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] != 0
-    assert c["securityContext"] == {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
-                                    "capabilities": {"drop": ["ALL"]}}
+    assert c["securityContext"] == {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
     assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert c["resources"]["requests"] and c["resources"]["limits"]["memory"]
@@ -251,21 +283,25 @@ def test_leader_election_is_off_for_one_replica_and_on_for_two():
 
 
 def test_pdb_lets_a_single_replica_drain_and_keeps_one_of_two_answering():
-    for values, replicas in ((None, 1), (NON_DEFAULT, 2)):
+    for values, _replicas in ((None, 1), (NON_DEFAULT, 2)):
         r = render(values)
         pdb = r.get("PodDisruptionBudget", "joulie")
         assert pdb["spec"]["maxUnavailable"] == 1 and "minAvailable" not in pdb["spec"]
-        assert pdb["spec"]["selector"]["matchLabels"].items() <= \
-            r.get("Deployment", "joulie")["spec"]["template"]["metadata"]["labels"].items()
+        assert (
+            pdb["spec"]["selector"]["matchLabels"].items()
+            <= r.get("Deployment", "joulie")["spec"]["template"]["metadata"]["labels"].items()
+        )
 
 
 def test_policy_and_cap_values_reach_the_labeller_flags():
-    args = _serve({
-        "policy": {"name": "static_partition", "params": {"hp_frac": 0.3}},
-        "caps": {"performanceWatts": 400, "ecoPct": 60, "ecoGpuPct": 50},
-        "planner": {"dwellSeconds": 300, "dryRun": True},
-        "managedNodeSelector": {"joulie.io/managed": "true", "pool": "batch"},
-    })["args"]
+    args = _serve(
+        {
+            "policy": {"name": "static_partition", "params": {"hp_frac": 0.3}},
+            "caps": {"performanceWatts": 400, "ecoPct": 60, "ecoGpuPct": 50},
+            "planner": {"dwellSeconds": 300, "dryRun": True},
+            "managedNodeSelector": {"joulie.io/managed": "true", "pool": "batch"},
+        }
+    )["args"]
     assert arg_value(args, "--policy") == "static_partition"
     assert arg_value(args, "--policy-param") == "hp_frac=0.3"
     assert arg_value(args, "--performance-cap-watts") == "400"
@@ -333,28 +369,38 @@ def test_agent_mounts_host_sysfs_elsewhere_and_gets_only_what_sysfs_writes_need(
 
 
 def test_agent_privileged_gpu_and_toleration_values():
-    ds = render({"agent": {
-        "privileged": True, "runtimeClassName": "nvidia", "nvidiaVisibleDevices": "all",
-        "tolerations": [{"operator": "Exists"}],
-    }}).get("DaemonSet", "joulie-agent")
+    ds = render(
+        {
+            "agent": {
+                "privileged": True,
+                "runtimeClassName": "nvidia",
+                "nvidiaVisibleDevices": "all",
+                "tolerations": [{"operator": "Exists"}],
+            }
+        }
+    ).get("DaemonSet", "joulie-agent")
     pod = ds["spec"]["template"]["spec"]
     c = container(ds, "agent")
     assert c["securityContext"]["privileged"] is True
     assert "allowPrivilegeEscalation" not in c["securityContext"]  # the API rejects false + privileged
     assert pod["runtimeClassName"] == "nvidia" and pod["tolerations"] == [{"operator": "Exists"}]
     assert {"name": "NVIDIA_VISIBLE_DEVICES", "value": "all"} in c["env"]
-    caps = container(render({"agent": {"extraCapabilities": ["SYS_ADMIN"]}}).get("DaemonSet", "joulie-agent"),
-                     "agent")["securityContext"]["capabilities"]
+    caps = container(render({"agent": {"extraCapabilities": ["SYS_ADMIN"]}}).get("DaemonSet", "joulie-agent"), "agent")[
+        "securityContext"
+    ]["capabilities"]
     assert caps == {"drop": ["ALL"], "add": ["SYS_ADMIN"]}
 
 
 def test_labeller_and_agent_share_one_managed_node_selector():
     # Helm merges maps: null removes the default key.
     r = render({"managedNodeSelector": {"joulie.io/managed": None, "energy.example.com/pool": "managed"}})
-    assert r.get("DaemonSet", "joulie-agent")["spec"]["template"]["spec"]["nodeSelector"] == \
-        {"energy.example.com/pool": "managed"}
-    assert arg_value(container(r.get("Deployment", "joulie"), "serve")["args"], "--node-selector") == \
-        "energy.example.com/pool=managed"
+    assert r.get("DaemonSet", "joulie-agent")["spec"]["template"]["spec"]["nodeSelector"] == {
+        "energy.example.com/pool": "managed"
+    }
+    assert (
+        arg_value(container(r.get("Deployment", "joulie"), "serve")["args"], "--node-selector")
+        == "energy.example.com/pool=managed"
+    )
 
 
 def test_agent_can_be_left_out():
@@ -389,8 +435,12 @@ def test_scheduler_config_is_a_v1_profile_named_joulie_scheduler_with_its_own_le
     assert cfg["kind"] == "KubeSchedulerConfiguration"
     assert cfg["profiles"] == [{"schedulerName": "joulie-scheduler"}]
     assert cfg["percentageOfNodesToScore"] == 100
-    assert cfg["leaderElection"] == {"leaderElect": True, "resourceLock": "leases",
-                                     "resourceName": "joulie-scheduler", "resourceNamespace": NAMESPACE}
+    assert cfg["leaderElection"] == {
+        "leaderElect": True,
+        "resourceLock": "leases",
+        "resourceName": "joulie-scheduler",
+        "resourceNamespace": NAMESPACE,
+    }
     assert cfg["extenders"] == [EXPECTED_EXTENDER]
     assert "managedResources" not in cfg["extenders"][0]
 
@@ -404,8 +454,9 @@ def test_extender_url_points_at_the_serve_service_port_and_url_prefix():
     port = next(p for p in svc["spec"]["ports"] if p["port"] == url.port)
     serve = container(r.get("Deployment", name), "serve")
     container_port = next(p for p in serve["ports"] if p["name"] == port["targetPort"])
-    assert svc["spec"]["selector"].items() <= \
-        r.get("Deployment", name)["spec"]["template"]["metadata"]["labels"].items()
+    assert (
+        svc["spec"]["selector"].items() <= r.get("Deployment", name)["spec"]["template"]["metadata"]["labels"].items()
+    )
     assert arg_value(serve["args"], "--port") == str(container_port["containerPort"])
     assert arg_value(serve["args"], "--url-prefix") == url.path
 
@@ -428,8 +479,10 @@ def test_the_extender_answers_filter_and_prioritize_at_the_urls_the_scheduler_ca
     try:
         client = TestClient(create_app(runtime, url_prefix=args.url_prefix))
         nodes = [n["name"] for n in client.get("/plan").json()["nodes"]]
-        eco_pod = {"metadata": {"name": "p", "namespace": "default", "uid": "u-1"},
-                   "spec": {"nodeSelector": {"joulie.io/power-profile": "eco"}}}
+        eco_pod = {
+            "metadata": {"name": "p", "namespace": "default", "uid": "u-1"},
+            "spec": {"nodeSelector": {"joulie.io/power-profile": "eco"}},
+        }
         body = {"Pod": eco_pod, "Nodes": None, "NodeNames": nodes}  # nodeCacheCapable: names only
         path = urlparse(ext["urlPrefix"]).path
         filtered = client.post(f"{path}/{ext['filterVerb']}", json=body)
@@ -469,7 +522,7 @@ def test_scheduler_off_renders_no_scheduler_and_notes_print_the_extender_stanza(
     r = render(NON_DEFAULT)
     assert not r.has("Deployment", "joulie-scheduler") and not r.has("ConfigMap", "joulie-scheduler-config")
     assert not [b for b in r.of_kind("ClusterRoleBinding") if b["roleRef"]["name"].startswith("system:")]
-    stanza_text = r.notes[r.notes.index("extenders:"):].split("\n\n")[0]
+    stanza_text = r.notes[r.notes.index("extenders:") :].split("\n\n")[0]
     assert yaml.safe_load(stanza_text) == {"extenders": [EXPECTED_EXTENDER]}
     assert "percentageOfNodesToScore: 100" in r.notes
 

@@ -10,8 +10,7 @@ from tests.install.manifests import generate
 
 
 def test_plain_manifests_match_the_chart():
-    stale = [rel for rel, text in generate().items()
-             if not (ROOT / rel).exists() or (ROOT / rel).read_text() != text]
+    stale = [rel for rel, text in generate().items() if not (ROOT / rel).exists() or (ROOT / rel).read_text() != text]
     assert not stale, f"regenerate with `python -m tests.install.manifests --write`: {stale}"
 
 

@@ -25,8 +25,11 @@ def main() -> None:
     p.add_argument("--nodes", type=int, default=500)
     p.add_argument("--pods", type=int, default=10000)
     p.add_argument("--ticks", type=int, default=5)
-    p.add_argument("--sync-only", action="store_true",
-                   help="stop after the caches synced (kmock answers writes in O(objects), slow at scale)")
+    p.add_argument(
+        "--sync-only",
+        action="store_true",
+        help="stop after the caches synced (kmock answers writes in O(objects), slow at scale)",
+    )
     args = p.parse_args()
     cluster = KmockCluster()
     try:
@@ -37,8 +40,7 @@ def main() -> None:
             obj["metadata"]["labels"]["joulie.io/test-run"] = cluster.run_id
             nodes.append(obj)
         demands = ("performance", "general", "general", "eco")
-        pods = [pod(f"bench-p{i}", names[i % len(names)] if i % 10 else None, demands[i % 4])
-                for i in range(args.pods)]
+        pods = [pod(f"bench-p{i}", names[i % len(names)] if i % 10 else None, demands[i % 4]) for i in range(args.pods)]
         cluster.seed("v1/nodes", None, nodes)
         cluster.seed("v1/pods", "default", pods)
 
@@ -50,9 +52,18 @@ def main() -> None:
         synced = time.perf_counter() - started
 
         if args.sync_only:
-            print(json.dumps({"nodes": args.nodes, "pods": args.pods, "syncSeconds": round(synced, 3),
-                              "maxRssMiBDelta": round((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-                                                       - rss_before) / 1024, 1)}))
+            print(
+                json.dumps(
+                    {
+                        "nodes": args.nodes,
+                        "pods": args.pods,
+                        "syncSeconds": round(synced, 3),
+                        "maxRssMiBDelta": round(
+                            (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1024, 1
+                        ),
+                    }
+                )
+            )
             for inf in rt.informers:
                 inf.stop()
             return
@@ -70,17 +81,23 @@ def main() -> None:
             tick_seconds.append(time.perf_counter() - t)
             tick_writes.append(result.write_count if result else None)
         time.sleep(0.3)
-        print(json.dumps({
-            "nodes": args.nodes,
-            "pods": args.pods,
-            "syncSeconds": round(synced, 3),
-            "firstReconcileSeconds": round(first_seconds, 3),
-            "firstReconcileWrites": first.writes,
-            "steadyTickWrites": tick_writes,
-            "steadyHttpWrites": cluster.writes() - writes_before,
-            "steadyTickSecondsMax": round(max(tick_seconds), 4),
-            "maxRssMiBDelta": round((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1024, 1),
-        }))
+        print(
+            json.dumps(
+                {
+                    "nodes": args.nodes,
+                    "pods": args.pods,
+                    "syncSeconds": round(synced, 3),
+                    "firstReconcileSeconds": round(first_seconds, 3),
+                    "firstReconcileWrites": first.writes,
+                    "steadyTickWrites": tick_writes,
+                    "steadyHttpWrites": cluster.writes() - writes_before,
+                    "steadyTickSecondsMax": round(max(tick_seconds), 4),
+                    "maxRssMiBDelta": round(
+                        (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1024, 1
+                    ),
+                }
+            )
+        )
         for inf in rt.informers:
             inf.stop()
     finally:

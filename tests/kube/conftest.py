@@ -16,14 +16,16 @@ would with kubectl, so watch events flow exactly as they would from a real serve
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 import yaml
@@ -125,8 +127,14 @@ class Cluster:
 
     # -------------------------------------------------------------- objects
 
-    def req(self, method: str, path: str, body: Any = None, content_type: str | None = None,
-            params: dict[str, Any] | None = None) -> Any:
+    def req(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        content_type: str | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> Any:
         return request_json(self.admin, method, path, params=params, body=body, content_type=content_type)
 
     def add_node(self, obj: dict[str, Any]) -> dict[str, Any]:
@@ -172,10 +180,8 @@ class Cluster:
 
     def cleanup(self) -> None:
         for path in reversed(self.created):
-            try:
+            with contextlib.suppress(ApiError):
                 self.req("DELETE", path, params={"gracePeriodSeconds": 0})
-            except ApiError:
-                pass
         for client in self.clients:
             client.close()
 
@@ -187,8 +193,13 @@ class KmockCluster(Cluster):
     """kmock's emulator served over HTTP from a background asyncio loop."""
 
     kmock = True
-    RESOURCES = ("v1/nodes", "v1/pods", "v1/events", "joulie.io/v1alpha1/nodepowerprofiles",
-                 "coordination.k8s.io/v1/leases")
+    RESOURCES = (
+        "v1/nodes",
+        "v1/pods",
+        "v1/events",
+        "joulie.io/v1alpha1/nodepowerprofiles",
+        "coordination.k8s.io/v1/leases",
+    )
 
     def __init__(self) -> None:
         super().__init__()
@@ -240,12 +251,18 @@ class KmockCluster(Cluster):
 
     def kubeconfig(self, directory: Path) -> str:
         path = directory / "kubeconfig"
-        path.write_text(yaml.safe_dump({
-            "apiVersion": "v1", "kind": "Config", "current-context": "kmock",
-            "clusters": [{"name": "kmock", "cluster": {"server": f"http://127.0.0.1:{self.port}"}}],
-            "users": [{"name": "test", "user": {"token": "test-token"}}],
-            "contexts": [{"name": "kmock", "context": {"cluster": "kmock", "user": "test"}}],
-        }))
+        path.write_text(
+            yaml.safe_dump(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "current-context": "kmock",
+                    "clusters": [{"name": "kmock", "cluster": {"server": f"http://127.0.0.1:{self.port}"}}],
+                    "users": [{"name": "test", "user": {"token": "test-token"}}],
+                    "contexts": [{"name": "kmock", "context": {"cluster": "kmock", "user": "test"}}],
+                }
+            )
+        )
         return str(path)
 
     def configuration(self) -> k8s.Configuration:
@@ -254,8 +271,9 @@ class KmockCluster(Cluster):
         configuration.retries = False  # an unreachable API must fail fast in tests
         return configuration
 
-    def requests(self, method: str | None = None, path_prefix: str = "", write: bool = False,
-                 agent: str | None = None) -> list[Any]:
+    def requests(
+        self, method: str | None = None, path_prefix: str = "", write: bool = False, agent: str | None = None
+    ) -> list[Any]:
         """Requests the emulator received from the code under test (not from the test's admin client)."""
         out = []
         for r in list(self.emulator):
@@ -278,6 +296,7 @@ class KmockCluster(Cluster):
 
     def react(self, criteria: Any, *payload: Any) -> Any:
         """Install a kmock reaction (``emulator[criteria] << payload ...``) from the loop thread."""
+
         async def install() -> Any:
             if callable(criteria):
                 # kmock matches criteria against its whole request history: only new requests count
@@ -294,6 +313,7 @@ class KmockCluster(Cluster):
 
     def seed(self, resource: str, namespace: str | None, objs: list[dict[str, Any]]) -> None:
         """Put objects straight into the emulator's memory (for large fixtures; no events)."""
+
         async def put() -> None:
             for obj in objs:
                 self.emulator.objects[resource, namespace, obj["metadata"]["name"]] = obj
@@ -315,7 +335,6 @@ class KmockCluster(Cluster):
         finally:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self._thread.join(5)
-
 
 
 # ---------------------------------------------------------------- real cluster

@@ -12,12 +12,16 @@ from tests.kube.conftest import Cluster
 
 
 def planner(cluster: Cluster, **params: Any) -> Planner:
-    return Planner(PlannerConfig(node_selector=cluster.selector, policy="static_partition",
-                                 policy_params={"hp_frac": 0.5, **params}))
+    return Planner(
+        PlannerConfig(
+            node_selector=cluster.selector, policy="static_partition", policy_params={"hp_frac": 0.5, **params}
+        )
+    )
 
 
-def runtime(cluster: Cluster, agent: str | None = None, leader: str | None = None, lease: str = "",
-            **kw: Any) -> KubeRuntime:
+def runtime(
+    cluster: Cluster, agent: str | None = None, leader: str | None = None, lease: str = "", **kw: Any
+) -> KubeRuntime:
     api = cluster.api()
     if agent:
         api.user_agent = agent

@@ -23,8 +23,9 @@ NODES = ["cli-a", "cli-b", "cli-c"]
 def joulie(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("KUBECONFIG", None)
-    return subprocess.run([sys.executable, "-m", "joulie", *args], capture_output=True, text=True,
-                          timeout=timeout, env=env, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "joulie", *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT
+    )
 
 
 def get(url: str) -> tuple[int, str]:
@@ -45,8 +46,18 @@ def seed(cluster: Cluster) -> None:
 
 def test_once_reconciles_prints_a_summary_and_a_second_run_writes_nothing(cluster: Cluster, tmp_path: Path) -> None:
     seed(cluster)
-    args = ["labeller", "--once", "--kubeconfig", cluster.kubeconfig(tmp_path), "--node-selector", cluster.selector,
-            "--policy", "static_partition", "--metrics-port", "0"]
+    args = [
+        "labeller",
+        "--once",
+        "--kubeconfig",
+        cluster.kubeconfig(tmp_path),
+        "--node-selector",
+        cluster.selector,
+        "--policy",
+        "static_partition",
+        "--metrics-port",
+        "0",
+    ]
     first = joulie(*args)
     assert first.returncode == 0, first.stderr
     summary = json.loads(first.stdout.strip().splitlines()[-1])
@@ -62,8 +73,17 @@ def test_once_reconciles_prints_a_summary_and_a_second_run_writes_nothing(cluste
 def test_once_dry_run_logs_what_it_would_write_and_writes_nothing(cluster: Cluster, tmp_path: Path) -> None:
     seed(cluster)
     before = cluster.writes()
-    out = joulie("labeller", "--once", "--dry-run", "--kubeconfig", cluster.kubeconfig(tmp_path),
-                 "--node-selector", cluster.selector, "--metrics-port", "0")
+    out = joulie(
+        "labeller",
+        "--once",
+        "--dry-run",
+        "--kubeconfig",
+        cluster.kubeconfig(tmp_path),
+        "--node-selector",
+        cluster.selector,
+        "--metrics-port",
+        "0",
+    )
     assert out.returncode == 0, out.stderr
     summary = json.loads(out.stdout.strip().splitlines()[-1])
     assert summary["dryRun"] is True and summary["nodes"] == 3
@@ -77,8 +97,16 @@ def test_once_dry_run_logs_what_it_would_write_and_writes_nothing(cluster: Clust
 
 def test_plan_reads_a_live_cluster(cluster: Cluster, tmp_path: Path) -> None:
     seed(cluster)
-    out = joulie("plan", "--json", "--kubeconfig", cluster.kubeconfig(tmp_path), "--node-selector", cluster.selector,
-                 "--policy", "static_partition")
+    out = joulie(
+        "plan",
+        "--json",
+        "--kubeconfig",
+        cluster.kubeconfig(tmp_path),
+        "--node-selector",
+        cluster.selector,
+        "--policy",
+        "static_partition",
+    )
     assert out.returncode == 0, out.stderr
     plan = json.loads(out.stdout)
     assert sorted(n["name"] for n in plan["nodes"]) == NODES
@@ -94,10 +122,32 @@ def test_service_probes_metrics_and_graceful_sigterm(cluster: Cluster, tmp_path:
     leases = "/apis/coordination.k8s.io/v1/namespaces/default/leases"
     cluster.created.append(f"{leases}/{lease}")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "joulie", "labeller", "--kubeconfig", cluster.kubeconfig(tmp_path),
-         "--node-selector", cluster.selector, "--metrics-port", str(port), "--interval", "60",
-         "--leader-elect", "--lease-name", lease, "--lease-namespace", "default", "--identity", "cli-test"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "joulie",
+            "labeller",
+            "--kubeconfig",
+            cluster.kubeconfig(tmp_path),
+            "--node-selector",
+            cluster.selector,
+            "--metrics-port",
+            str(port),
+            "--interval",
+            "60",
+            "--leader-elect",
+            "--lease-name",
+            lease,
+            "--lease-namespace",
+            "default",
+            "--identity",
+            "cli-test",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         eventually(lambda: get(f"http://127.0.0.1:{port}/readyz")[0] == 200, timeout=20, what="/readyz 200")
@@ -118,24 +168,36 @@ def test_service_probes_metrics_and_graceful_sigterm(cluster: Cluster, tmp_path:
 def test_unreachable_api_keeps_the_process_alive_and_unready(tmp_path: Path) -> None:
     dead = _free_port()  # nothing listens here
     config = tmp_path / "kubeconfig"
-    config.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "gone",
-        "clusters": [{"name": "gone", "cluster": {"server": f"http://127.0.0.1:{dead}"}}],
-        "users": [{"name": "u", "user": {"token": "t"}}],
-        "contexts": [{"name": "gone", "context": {"cluster": "gone", "user": "u"}}],
-    }))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "gone",
+                "clusters": [{"name": "gone", "cluster": {"server": f"http://127.0.0.1:{dead}"}}],
+                "users": [{"name": "u", "user": {"token": "t"}}],
+                "contexts": [{"name": "gone", "context": {"cluster": "gone", "user": "u"}}],
+            }
+        )
+    )
     port = _free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("KUBECONFIG", None)
     proc = subprocess.Popen(
         [sys.executable, "-m", "joulie", "labeller", "--kubeconfig", str(config), "--metrics-port", str(port)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         # before the first list attempt fails /readyz says "not synced"; then it must name the outage
         status, body = eventually(
             lambda: (r := get(f"http://127.0.0.1:{port}/readyz"))[0] and "unreachable" in r[1] and r,
-            timeout=20, what="/readyz to report the unreachable API")
+            timeout=20,
+            what="/readyz to report the unreachable API",
+        )
         assert status == 503 and "unreachable" in body
         time.sleep(1.0)
         assert proc.poll() is None, "the process must stay up while the API is away"

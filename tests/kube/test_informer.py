@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 
-from joulie.kube.client import NODES_PATH, PODS_PATH
-from joulie.kube.informer import Informer, backoff_delay
 from joulie.core.model import PodInfo
 from joulie.core.store import ClusterStore
+from joulie.kube.client import NODES_PATH, PODS_PATH
+from joulie.kube.informer import Informer, backoff_delay
 from tests.builders import node, pod
 from tests.kube.conftest import Cluster, KmockCluster, eventually, first
 
@@ -16,17 +16,33 @@ def node_informer(cluster: Cluster, store: ClusterStore, **kw) -> Informer:
     kw.setdefault("watch_timeout_seconds", 5)
     kw.setdefault("backoff_initial", 0.05)
     kw.setdefault("backoff_max", 0.2)
-    return Informer(cluster.api(), NODES_PATH, store.replace_nodes, store.upsert_node,
-                    lambda o: store.delete_node(o["metadata"]["name"]), name="nodes", **kw)
+    return Informer(
+        cluster.api(),
+        NODES_PATH,
+        store.replace_nodes,
+        store.upsert_node,
+        lambda o: store.delete_node(o["metadata"]["name"]),
+        name="nodes",
+        **kw,
+    )
 
 
 def pod_informer(cluster: Cluster, store: ClusterStore) -> Informer:
-    return Informer(cluster.api(), PODS_PATH, store.replace_pods, store.upsert_pod,
-                    lambda o: store.delete_pod(PodInfo.from_api(o).uid), name="pods", watch_timeout_seconds=5)
+    return Informer(
+        cluster.api(),
+        PODS_PATH,
+        store.replace_pods,
+        store.upsert_pod,
+        lambda o: store.delete_pod(PodInfo.from_api(o).uid),
+        name="pods",
+        watch_timeout_seconds=5,
+    )
 
 
 def ours(store: ClusterStore, cluster: Cluster) -> list[str]:
-    return [n for n in sorted(store.snapshot().nodes) if store.node(n).labels.get("joulie.io/test-run") == cluster.run_id]
+    return [
+        n for n in sorted(store.snapshot().nodes) if store.node(n).labels.get("joulie.io/test-run") == cluster.run_id
+    ]
 
 
 def test_initial_list_fills_the_store_then_watch_events_update_it(cluster: Cluster) -> None:
@@ -79,8 +95,14 @@ def test_410_gone_on_the_watch_request_relists(kmock_cluster: KmockCluster) -> N
     c.add_node(node("gone-a"))
     store = ClusterStore()
     inf = node_informer(c, store)
-    gone = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 410, "reason": "Expired",
-            "message": "too old resource version"}
+    gone = {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "status": "Failure",
+        "code": 410,
+        "reason": "Expired",
+        "message": "too old resource version",
+    }
     # Only the first watch is refused.
     first_watch = first(lambda r: r.params.get("watch") == "true" and r.url.path == NODES_PATH)
 
@@ -105,8 +127,17 @@ def test_410_error_event_inside_the_stream_relists(kmock_cluster: KmockCluster) 
     inf = node_informer(c, store)
     first_watch = first(lambda r: r.params.get("watch") == "true" and r.url.path == NODES_PATH)
 
-    expired = {"type": "ERROR", "object": {"kind": "Status", "apiVersion": "v1", "status": "Failure",
-                                           "code": 410, "reason": "Expired", "message": "too old"}}
+    expired = {
+        "type": "ERROR",
+        "object": {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "status": "Failure",
+            "code": 410,
+            "reason": "Expired",
+            "message": "too old",
+        },
+    }
     c.react(first_watch, (expired,))
     inf.start()
     try:

@@ -12,14 +12,15 @@ emulator (its live watch keeps the informer quietly connected until ``stop``).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import kmock
 import pytest
 
+from joulie.core.store import ClusterStore
 from joulie.kube.client import NODES_PATH
 from joulie.kube.informer import Informer
-from joulie.core.store import ClusterStore
 from tests.builders import node
 from tests.kube.conftest import KmockCluster, eventually
 
@@ -38,13 +39,20 @@ def page(rv: str, items: list[dict[str, Any]], token: str | None = None) -> dict
 
 
 def status(code: int, reason: str) -> dict[str, Any]:
-    return {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": code, "reason": reason,
-            "message": reason}
+    return {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "status": "Failure",
+        "code": code,
+        "reason": reason,
+        "message": reason,
+    }
 
 
 def script(c: KmockCluster, build: Callable[[Any], None]) -> None:
     """Install reactions on the emulator from its own event loop. Among reactions of equal priority
     kmock tries them in the order they were installed; all of them win over the emulator's fallbacks."""
+
     async def install() -> None:
         build(c.emulator)
 
@@ -79,9 +87,17 @@ class Recorder:
 def informer(c: KmockCluster, store: ClusterStore, on_replace: Any, **kw: Any) -> Informer:
     kw.setdefault("backoff_initial", 0.05)
     kw.setdefault("backoff_max", 0.1)
-    return Informer(c.api(), NODES_PATH, on_replace, store.upsert_node,
-                    lambda o: store.delete_node(o["metadata"]["name"]), name="nodes",
-                    params={"labelSelector": SELECTOR}, watch_timeout_seconds=7, **kw)
+    return Informer(
+        c.api(),
+        NODES_PATH,
+        on_replace,
+        store.upsert_node,
+        lambda o: store.delete_node(o["metadata"]["name"]),
+        name="nodes",
+        params={"labelSelector": SELECTOR},
+        watch_timeout_seconds=7,
+        **kw,
+    )
 
 
 @pytest.fixture
@@ -94,8 +110,9 @@ def test_paginated_list_is_one_replace_and_a_failed_page_applies_nothing(c: Kmoc
         second = lists(emu)[kmock.params({"continue": "tok1"})]
         second[:1] << 500 << status(500, "InternalError")  # the first request for page 2 fails ...
         second << page("100", [obj("p-c", "99")])  # ... its retry succeeds
-        lists(emu)[lambda r: "continue" not in r.params] << page("100", [obj("p-a", "97"), obj("p-b", "98")],
-                                                                   token="tok1")
+        lists(emu)[lambda r: "continue" not in r.params] << page(
+            "100", [obj("p-a", "97"), obj("p-b", "98")], token="tok1"
+        )
 
     script(c, build)
     store = ClusterStore()
@@ -125,16 +142,20 @@ def test_paginated_list_is_one_replace_and_a_failed_page_applies_nothing(c: Kmoc
 
 
 def test_a_watch_closed_by_the_server_resumes_from_the_last_version_seen(c: KmockCluster) -> None:
-    bookmark = {"type": "BOOKMARK", "object": {"kind": "Node", "apiVersion": "v1",
-                                               "metadata": {"resourceVersion": "20"}}}
+    bookmark = {
+        "type": "BOOKMARK",
+        "object": {"kind": "Node", "apiVersion": "v1", "metadata": {"resourceVersion": "20"}},
+    }
     expired = {"type": "ERROR", "object": status(410, "Expired")}
 
     def build(emu: Any) -> None:
         lists(emu)[:1] << page("10", [obj("r-a", "5")])
         lists(emu) << page("30", [obj("r-a", "12", extra="x"), obj("r-b", "11")])  # every relist
         # Each tuple is one watch response: streamed line by line, then closed by the server.
-        watches(emu)[0:1] << ({"type": "ADDED", "object": obj("r-b", "11")},
-                              {"type": "MODIFIED", "object": obj("r-a", "12", extra="x")})
+        watches(emu)[0:1] << (
+            {"type": "ADDED", "object": obj("r-b", "11")},
+            {"type": "MODIFIED", "object": obj("r-a", "12", extra="x")},
+        )
         watches(emu)[1:2] << (bookmark,)
         watches(emu)[2:3] << (expired,)
 
@@ -153,8 +174,9 @@ def test_a_watch_closed_by_the_server_resumes_from_the_last_version_seen(c: Kmoc
     ws = received(c, watch=True)
     # from the list; from MODIFIED's object; from the BOOKMARK; (410) from the relist
     assert [w.get("resourceVersion") for w in ws[:4]] == ["10", "12", "20", "30"]
-    assert all(w["allowWatchBookmarks"] == "true" and w["timeoutSeconds"] == "7"
-               and w["labelSelector"] == SELECTOR for w in ws)
+    assert all(
+        w["allowWatchBookmarks"] == "true" and w["timeoutSeconds"] == "7" and w["labelSelector"] == SELECTOR for w in ws
+    )
     # Resuming after a clean end or a bookmark never relists; only the 410 did, once.
     ls = received(c, watch=False)
     assert len(ls) == 2 and inf.lists == 2

@@ -60,26 +60,40 @@ def test_node_leaving_management_loses_its_profile_and_labels(cluster: Cluster, 
     assert cluster.npp("rt-d") is not None
     cluster.label_node("rt-d", {"joulie.io/managed": None})
     eventually(lambda: cluster.npp("rt-d") is None, what="the profile of rt-d to be collected")
-    eventually(lambda: not {"joulie.io/power-profile", "joulie.io/draining"} & set(cluster.node_labels("rt-d")),
-               what="our labels to leave rt-d")
-    eventually(lambda: any(e["reason"] == "PowerProfileReleased" for e in cluster.events("rt-d")),
-               what="a PowerProfileReleased event")
+    eventually(
+        lambda: not {"joulie.io/power-profile", "joulie.io/draining"} & set(cluster.node_labels("rt-d")),
+        what="our labels to leave rt-d",
+    )
+    eventually(
+        lambda: any(e["reason"] == "PowerProfileReleased" for e in cluster.events("rt-d")),
+        what="a PowerProfileReleased event",
+    )
     # the other three are re-planned: round(3 * 0.5) = 2 performance
-    eventually(lambda: sorted(v for v in profiles(cluster, NODES[:3]).values()) == ["eco", "performance",
-                                                                                      "performance"],
-               what="the remaining nodes re-planned")
+    eventually(
+        lambda: sorted(v for v in profiles(cluster, NODES[:3]).values()) == ["eco", "performance", "performance"],
+        what="the remaining nodes re-planned",
+    )
 
 
 def test_hand_edited_profile_is_reverted_with_a_warning_event(cluster: Cluster, running: KubeRuntime) -> None:
     target = next(n for n, p in profiles(cluster, NODES).items() if p == "eco")
     want = cluster.npp(target)["spec"]
-    cluster.req("PATCH", f"/apis/joulie.io/v1alpha1/nodepowerprofiles/node-{target}",
-                {"spec": {"profile": "performance", "cpu": {"packagePowerCapWatts": 900},
-                          "gpu": {"powerCap": {"capWattsPerGpu": 50}}}},
-                "application/merge-patch+json")
+    cluster.req(
+        "PATCH",
+        f"/apis/joulie.io/v1alpha1/nodepowerprofiles/node-{target}",
+        {
+            "spec": {
+                "profile": "performance",
+                "cpu": {"packagePowerCapWatts": 900},
+                "gpu": {"powerCap": {"capWattsPerGpu": 50}},
+            }
+        },
+        "application/merge-patch+json",
+    )
     eventually(lambda: cluster.npp(target)["spec"] == want, what="the hand edit to be reverted")
-    warnings = eventually(lambda: [e for e in cluster.events(target) if e["reason"] == "ProfileReverted"],
-                          what="a ProfileReverted event")
+    warnings = eventually(
+        lambda: [e for e in cluster.events(target) if e["reason"] == "ProfileReverted"], what="a ProfileReverted event"
+    )
     assert warnings and warnings[0]["type"] == "Warning"
     assert warnings[0]["involvedObject"]["kind"] == "Node"
     assert warnings[0]["reportingComponent"] == "joulie-labeller"
@@ -102,8 +116,10 @@ def test_pending_performance_pods_trigger_a_reconcile_without_waiting_for_the_ti
         for i in range(3):
             cluster.add_pod(pod(f"rt-q{i}", None, "performance", unschedulable=True))
         # (one more node per burst of reports: 3 or 4 depending on how the pods' events batch)
-        eventually(lambda: sum(1 for p in profiles(cluster, NODES).values() if p == "performance") >= 3,
-                   what="a promotion for the unschedulable performance pods")
+        eventually(
+            lambda: sum(1 for p in profiles(cluster, NODES).values() if p == "performance") >= 3,
+            what="a promotion for the unschedulable performance pods",
+        )
         # the writes can be visible a moment before the reconcile that made them is counted
         eventually(lambda: rt.reconciles >= 2, what="the event-triggered reconcile to be counted")
     finally:
@@ -130,7 +146,7 @@ def test_api_outage_keeps_the_runtime_alive_unready_and_it_recovers(kmock_cluste
         assert rt.ready()[0]
         c.stop_server()
         eventually(lambda: not rt.ready()[0], what="readiness to fail")
-        ok, why = rt.ready()
+        _ok, why = rt.ready()
         assert "unreachable" in why
         assert rt.healthy()[0], "an outage is not a reason to restart the process"
         writes = c.writes()

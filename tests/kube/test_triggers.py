@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from labeller.kube.triggers import node_trigger, pod_trigger, profile_trigger
 from joulie.core.model import NodeInfo, PodInfo
-from labeller.profiles import ObservedProfile
 from joulie.core.selector import LabelSelector
+from labeller.kube.triggers import node_trigger, pod_trigger, profile_trigger
+from labeller.profiles import ObservedProfile
 from tests.builders import node, pod
 
 SELECTOR = LabelSelector.parse("joulie.io/managed=true")
@@ -40,8 +40,9 @@ def test_performance_pod_leaving_a_draining_node_triggers() -> None:
     running = P("r", "n1", "performance")
     draining = {"n1"}.__contains__
     assert pod_trigger(running, None, draining) == "pod: performance pod default/r deleted on draining node n1"
-    assert pod_trigger(running, P("r", "n1", "performance", phase="Succeeded"), draining).endswith("finished "
-                                                                                                 "on draining node n1")
+    assert pod_trigger(running, P("r", "n1", "performance", phase="Succeeded"), draining).endswith(
+        "finished on draining node n1"
+    )
     assert pod_trigger(running, None, never_draining) is None  # not draining: the tick will do
     assert pod_trigger(P("g", "n1"), None, draining) is None  # general pods do not hold a drain
 

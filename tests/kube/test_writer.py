@@ -15,8 +15,13 @@ from tests.kube.conftest import Cluster, KmockCluster, first
 def profile(node_name: str, kind: str = "eco", watts: float = 120) -> NodePowerProfile:
     return NodePowerProfile(
         metadata={"name": f"node-{node_name}", "labels": {"app.kubernetes.io/managed-by": "joulie-labeller"}},
-        spec=NodePowerProfileSpec(node_name=node_name, profile=kind, draining=False,
-                                  cpu=CpuCap(package_power_cap_watts=watts), policy=PolicyRef(name="static_partition")),
+        spec=NodePowerProfileSpec(
+            node_name=node_name,
+            profile=kind,
+            draining=False,
+            cpu=CpuCap(package_power_cap_watts=watts),
+            policy=PolicyRef(name="static_partition"),
+        ),
     )
 
 
@@ -35,8 +40,12 @@ def test_fields_added_by_someone_else_are_removed(cluster: Cluster) -> None:
     w = KubeWriter(cluster.api())
     cluster.created.append(f"{NPP_PATH}/node-wr-b")
     want = w.apply_profile(profile("wr-b"))["spec"]
-    cluster.req("PATCH", f"{NPP_PATH}/node-wr-b", {"spec": {"gpu": {"powerCap": {"capWattsPerGpu": 99}}}},
-                "application/merge-patch+json")
+    cluster.req(
+        "PATCH",
+        f"{NPP_PATH}/node-wr-b",
+        {"spec": {"gpu": {"powerCap": {"capWattsPerGpu": 99}}}},
+        "application/merge-patch+json",
+    )
     assert "gpu" in cluster.npp("wr-b")["spec"]
     w.apply_profile(profile("wr-b"))
     assert cluster.npp("wr-b")["spec"] == want
@@ -46,16 +55,34 @@ def test_conflict_on_apply_is_retried_on_a_fresh_read(kmock_cluster: KmockCluste
     c = kmock_cluster
     w = KubeWriter(c.api())
     w.apply_profile(profile("wr-c"))
-    first_apply = first(lambda r: r.method == "PATCH" and r.url.path == f"{NPP_PATH}/node-wr-c"
-                        and "apply-patch" in r.headers.get("Content-Type", ""))
-    c.react(first_apply, 409, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 409,
-                               "reason": "Conflict", "message": "the object has been modified"})
+    first_apply = first(
+        lambda r: (
+            r.method == "PATCH"
+            and r.url.path == f"{NPP_PATH}/node-wr-c"
+            and "apply-patch" in r.headers.get("Content-Type", "")
+        )
+    )
+    c.react(
+        first_apply,
+        409,
+        {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "status": "Failure",
+            "code": 409,
+            "reason": "Conflict",
+            "message": "the object has been modified",
+        },
+    )
     stored = w.apply_profile(profile("wr-c", "performance", 5000))
     assert stored["spec"]["profile"] == "performance"
     assert c.npp("wr-c")["spec"]["cpu"]["packagePowerCapWatts"] == 5000
     after = [(str(r.method.value), r.url.path) for r in c.requests(path_prefix=f"{NPP_PATH}/node-wr-c")][-3:]
-    assert after == [("PATCH", f"{NPP_PATH}/node-wr-c"), ("GET", f"{NPP_PATH}/node-wr-c"),
-                     ("PATCH", f"{NPP_PATH}/node-wr-c")]
+    assert after == [
+        ("PATCH", f"{NPP_PATH}/node-wr-c"),
+        ("GET", f"{NPP_PATH}/node-wr-c"),
+        ("PATCH", f"{NPP_PATH}/node-wr-c"),
+    ]
     retry = c.requests(path_prefix=f"{NPP_PATH}/node-wr-c")[-1]
     assert "merge-patch" in retry.headers["Content-Type"]
 
@@ -64,8 +91,11 @@ def test_persistent_conflicts_give_a_clear_write_error(kmock_cluster: KmockClust
     c = kmock_cluster
     w = KubeWriter(c.api(), conflict_retries=2)
     w.apply_profile(profile("wr-d"))
-    c.react(lambda r: r.method == "PATCH" and r.url.path == f"{NPP_PATH}/node-wr-d", 409,
-            {"kind": "Status", "code": 409, "reason": "Conflict", "message": "modified"})
+    c.react(
+        lambda r: r.method == "PATCH" and r.url.path == f"{NPP_PATH}/node-wr-d",
+        409,
+        {"kind": "Status", "code": 409, "reason": "Conflict", "message": "modified"},
+    )
     with pytest.raises(WriteError, match=r"node-wr-d.*3 conflicts.*409 Conflict"):
         w.apply_profile(profile("wr-d", "performance"))
 

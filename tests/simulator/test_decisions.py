@@ -11,8 +11,8 @@ import labeller.planner
 from labeller.config import PlannerConfig
 from simulator.engine import RunSpec, Simulation
 from simulator.hardware import CPU_NODE
-from simulator.scenario import Scenario, run_scenario
 from simulator.report import summarize
+from simulator.scenario import Scenario, run_scenario
 from simulator.scheduler import required_affinity_matches
 from simulator.workload import GeneratorConfig, Job, pod_object
 
@@ -20,8 +20,10 @@ SMALL = Scenario(nodes=8, workload=GeneratorConfig(hours=2.0), seed=7)
 
 
 def _jobs(*specs: tuple[str, int, float, float]) -> list[Job]:
-    return [Job(id=f"j{i}", arrival=t, demand=d, cpu_millis=c * 1000, work_seconds=w)
-            for i, (d, c, t, w) in enumerate(specs)]
+    return [
+        Job(id=f"j{i}", arrival=t, demand=d, cpu_millis=c * 1000, work_seconds=w)
+        for i, (d, c, t, w) in enumerate(specs)
+    ]
 
 
 def _joulie(policy: str = "queue_aware_v1", **params: object) -> RunSpec:
@@ -31,10 +33,11 @@ def _joulie(policy: str = "queue_aware_v1", **params: object) -> RunSpec:
 def test_extender_score_is_the_one_the_simulator_uses(monkeypatch: pytest.MonkeyPatch) -> None:
     """Flip the extender's score so general pods prefer performance nodes: placements follow."""
     jobs = _jobs(*[("general", 4, 10.0 * i, 600.0) for i in range(6)])
-    spec = RunSpec("J", "joulie", PlannerConfig(policy="static_partition", policy_params={"hp_frac": 0.5}),
-                   extender=True)
+    spec = RunSpec(
+        "J", "joulie", PlannerConfig(policy="static_partition", policy_params={"hp_frac": 0.5}), extender=True
+    )
 
-    def where(result):  # noqa: ANN001, ANN202
+    def where(result):
         return Counter(j.start_profile for j in result.jobs)
 
     honest = where(Simulation(spec, [CPU_NODE] * 4, jobs, 3600.0, 1).run())
@@ -43,7 +46,7 @@ def test_extender_score_is_the_one_the_simulator_uses(monkeypatch: pytest.Monkey
     calls = []
     real_score = joulie.core.supply.score
 
-    def flipped(demand, supply, used, alloc):  # noqa: ANN001, ANN202
+    def flipped(demand, supply, used, alloc):
         calls.append(demand)
         return 10 - real_score(demand, supply, used, alloc)
 
@@ -56,11 +59,11 @@ def test_planner_and_extender_filter_are_called(monkeypatch: pytest.MonkeyPatch)
     counts: Counter[str] = Counter()
     real_plan, real_filter = labeller.planner.Planner.plan, joulie.core.supply.filter_nodes
 
-    def plan(self, *a, **k):  # noqa: ANN001, ANN002, ANN003, ANN202
+    def plan(self, *a, **k):
         counts["plan"] += 1
         return real_plan(self, *a, **k)
 
-    def filter_nodes(*a, **k):  # noqa: ANN002, ANN003, ANN202
+    def filter_nodes(*a, **k):
         counts["filter"] += 1
         return real_filter(*a, **k)
 
@@ -81,8 +84,9 @@ def test_feedback_promotes_a_node_for_a_performance_pod_at_once() -> None:
     assert with_feedback.jobs[0].start_profile == "performance"
     assert with_feedback.feedback_reconciles >= 1
 
-    no_feedback = RunSpec("B", "static", PlannerConfig(policy="static_partition", policy_params=eco_only,
-                                                          feedback_hold_seconds=0))
+    no_feedback = RunSpec(
+        "B", "static", PlannerConfig(policy="static_partition", policy_params=eco_only, feedback_hold_seconds=0)
+    )
     stuck = Simulation(no_feedback, fleet, jobs, 3600.0, 1).run()
     assert stuck.unfinished == 1  # upstream's static partition never makes room
 

@@ -24,10 +24,17 @@ from simulator.workload import Job
 # drawing all dynamic power, dynamic power ~ f^3.
 SIMPLE = NodeClass(
     name="simple",
-    cpu=CpuModel(name="simple", sockets=1, cores_per_socket=10,
-                 spec_curve_watts=tuple(100.0 + 40.0 * i for i in range(11)),
-                 package_idle_watts=0.0, package_max_watts=400.0, package_share=1.0,
-                 freq_linear_share=0.0, min_freq_ratio=0.1),
+    cpu=CpuModel(
+        name="simple",
+        sockets=1,
+        cores_per_socket=10,
+        spec_curve_watts=tuple(100.0 + 40.0 * i for i in range(11)),
+        package_idle_watts=0.0,
+        package_max_watts=400.0,
+        package_share=1.0,
+        freq_linear_share=0.0,
+        min_freq_ratio=0.1,
+    ),
 )
 
 

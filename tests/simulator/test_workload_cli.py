@@ -49,8 +49,21 @@ def test_simulate_command_writes_results_and_names_the_directory(
     assert runs[0]["energy_change_pct"] == 0.0
 
     # Replaying the written trace gives the same numbers.
-    code = main(["simulate", "--nodes", "6", "--hours", "1", "--json", "--no-plots", "--trace",
-                 str(out / "trace.jsonl"), "--output-dir", str(tmp_path / "again")])
+    code = main(
+        [
+            "simulate",
+            "--nodes",
+            "6",
+            "--hours",
+            "1",
+            "--json",
+            "--no-plots",
+            "--trace",
+            str(out / "trace.jsonl"),
+            "--output-dir",
+            str(tmp_path / "again"),
+        ]
+    )
     again = json.loads(capsys.readouterr().out)["runs"]
     assert code == 0
     assert [r["energy_kwh"] for r in again] == [r["energy_kwh"] for r in runs]
