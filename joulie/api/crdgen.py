@@ -16,18 +16,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from joulie.api.v1alpha1 import (
-    GROUP,
-    NPP_KIND,
-    NPP_PLURAL,
-    TP_KIND,
-    TP_PLURAL,
-    VERSION,
-    NodePowerProfileSpec,
-    NodePowerProfileStatus,
-    TelemetryProfileSpec,
-    TelemetryProfileStatus,
-)
+from joulie.api.v1alpha1 import CRDS, GROUP, VERSION, CrdSpec
 
 _DROP_KEYS = {"title", "$defs"}
 
@@ -79,49 +68,42 @@ def model_schema(model: type[BaseModel]) -> dict[str, Any]:
     return _structural(raw, raw.get("$defs", {}))
 
 
-def _crd(
-    kind: str,
-    plural: str,
-    short_names: list[str],
-    spec_model: type[BaseModel],
-    status_model: type[BaseModel],
-    columns: list[dict[str, Any]],
-    description: str,
-) -> dict[str, Any]:
+def crd(spec: CrdSpec) -> dict[str, Any]:
+    """The CustomResourceDefinition of one resource: structural schema, status subresource, columns."""
     schema = {
         "type": "object",
-        "description": description,
+        "description": spec.description,
         "required": ["spec"],
         "properties": {
             "apiVersion": {"type": "string"},
             "kind": {"type": "string"},
             "metadata": {"type": "object"},
-            "spec": model_schema(spec_model),
-            "status": model_schema(status_model),
+            "spec": model_schema(spec.spec_model),
+            "status": model_schema(spec.status_model),
         },
     }
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{plural}.{GROUP}"},
+        "metadata": {"name": f"{spec.plural}.{GROUP}"},
         "spec": {
             "group": GROUP,
             "names": {
-                "kind": kind,
-                "listKind": f"{kind}List",
-                "plural": plural,
-                "singular": kind.lower(),
-                "shortNames": short_names,
+                "kind": spec.kind,
+                "listKind": f"{spec.kind}List",
+                "plural": spec.plural,
+                "singular": spec.kind.lower(),
+                "shortNames": list(spec.short_names),
                 "categories": ["joulie"],
             },
-            "scope": "Cluster",
+            "scope": spec.scope,
             "versions": [
                 {
                     "name": VERSION,
                     "served": True,
                     "storage": True,
                     "subresources": {"status": {}},
-                    "additionalPrinterColumns": columns,
+                    "additionalPrinterColumns": [c.to_crd() for c in spec.columns],
                     "schema": {"openAPIV3Schema": schema},
                 }
             ],
@@ -129,77 +111,19 @@ def _crd(
     }
 
 
-def _condition_column(name: str, cond_type: str) -> dict[str, Any]:
-    return {
-        "name": name,
-        "type": "string",
-        "jsonPath": f'.status.conditions[?(@.type=="{cond_type}")].status',
-    }
+CRD_FILES = {spec.filename: spec for spec in CRDS}
 
 
-_AGE = {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
-
-
-def node_power_profile_crd() -> dict[str, Any]:
-    return _crd(
-        NPP_KIND,
-        NPP_PLURAL,
-        ["npp"],
-        NodePowerProfileSpec,
-        NodePowerProfileStatus,
-        [
-            {"name": "Node", "type": "string", "jsonPath": ".spec.nodeName"},
-            {"name": "Profile", "type": "string", "jsonPath": ".spec.profile"},
-            {
-                "name": "Cap",
-                "type": "number",
-                "jsonPath": ".spec.cpu.packagePowerCapWatts",
-                "description": "Desired CPU package cap in watts",
-            },
-            {"name": "Draining", "type": "boolean", "jsonPath": ".spec.draining"},
-            _condition_column("Applied", "Applied"),
-            {"name": "Applied-Cap", "type": "number", "priority": 1, "jsonPath": ".status.cpu.packagePowerCapWatts"},
-            _AGE,
-        ],
-        "Desired power profile of one node: written by the labeller, enforced by the agent.",
-    )
-
-
-def telemetry_profile_crd() -> dict[str, Any]:
-    return _crd(
-        TP_KIND,
-        TP_PLURAL,
-        ["tp"],
-        TelemetryProfileSpec,
-        TelemetryProfileStatus,
-        [
-            {"name": "Node", "type": "string", "jsonPath": ".spec.target.nodeName"},
-            {"name": "Scope", "type": "string", "jsonPath": ".spec.target.scope"},
-            {"name": "CPU-Control", "type": "string", "jsonPath": ".spec.controls.cpu.type"},
-            {"name": "State", "type": "string", "jsonPath": ".status.control.cpu.result"},
-            {"name": "Applied", "type": "date", "jsonPath": ".status.control.cpu.updatedAt"},
-            _AGE,
-        ],
-        "How an agent reads telemetry and routes power controls for its node.",
-    )
-
-
-CRD_FILES = {
-    "joulie.io_nodepowerprofiles.yaml": node_power_profile_crd,
-    "joulie.io_telemetryprofiles.yaml": telemetry_profile_crd,
-}
-
-
-def render(crd: dict[str, Any]) -> str:
-    return "---\n" + yaml.safe_dump(crd, sort_keys=False, width=100)
+def render(crd_object: dict[str, Any]) -> str:
+    return "---\n" + yaml.safe_dump(crd_object, sort_keys=False, width=100)
 
 
 def write_crds(directory: Path) -> list[Path]:
     """Write every CRD into ``directory``; returns the paths written."""
     directory.mkdir(parents=True, exist_ok=True)
     written = []
-    for filename, build in CRD_FILES.items():
+    for filename, spec in CRD_FILES.items():
         path = directory / filename
-        path.write_text(render(build()))
+        path.write_text(render(crd(spec)))
         written.append(path)
     return written
