@@ -139,7 +139,7 @@ def create_app(
         return svc.prioritize(parse_args(body)), None
 
     async def plan(request: Request) -> Response:
-        code, body = svc.plan_view(request.query_params.get("node") or None)
+        code, body = svc.plan_view([n for n in request.query_params.getlist("node") if n])
         return Response(body, status_code=code, media_type=JSON)
 
     async def healthz(_: Request) -> Response:

@@ -31,9 +31,9 @@ from extender.assumed import AssumedPods
 from extender.metrics import ExtenderMetrics
 from extender.scoring import ScoreTables, scores_for
 from extender.supply import SupplyIndex
-from extender.wire import ExtenderArgs, filter_reply
+from extender.wire import ExtenderArgs, PodFacts, filter_reply
 from joulie.api.labels import PERFORMANCE
-from joulie.core.model import PodInfo
+from joulie.core.model import NodeInfo, PodInfo
 from joulie.core.plan import Eligibility, Plan, eligibility
 from joulie.core.selector import LabelSelector
 from joulie.core.store import ClusterStore
@@ -166,19 +166,20 @@ class ExtenderService:
         counts = list(Counter(map(itemgetter(1), complete)).items())  # Verdict.decision
         return filter_reply(args, passed, unresolvable), len(passed), len(unresolvable), counts, used_store
 
-    def _unplaceable(self, args: ExtenderArgs) -> PodInfo | None:
-        """The pod, when the store knows it as this pending performance pod (uid, namespace and name
-        match) and it was not reported within the cooldown. A request alone never counts as demand:
-        anybody can send one."""
-        facts = args.pod
+    def _pending(self, facts: PodFacts) -> PodInfo | None:
+        """The pod as the store knows it, when it is pending there under the same uid, namespace and
+        name. A request alone proves nothing: anybody who can reach the port can send one."""
         known = self.runtime.store.pod(facts.uid)
-        if (
-            known is None
-            or known.key != facts.key
-            or known.demand != PERFORMANCE
-            or known.node_name is not None
-            or not known.active
-        ):
+        if known is None or known.key != facts.key or known.node_name is not None or not known.active:
+            return None
+        return known
+
+    def _unplaceable(self, args: ExtenderArgs) -> PodInfo | None:
+        """The pod, when the store knows it as this pending performance pod and it was not
+        reported within the cooldown."""
+        facts = args.pod
+        known = self._pending(facts)
+        if known is None or known.demand != PERFORMANCE:
             log.debug("filter left no node for a pod the cluster does not show pending", extra={"pod": facts.key})
             return None
         if self._reported.get(known.uid):
@@ -211,7 +212,8 @@ class ExtenderService:
             scores = [slow(i, name, assumed.get(name, 0)) for i, name in enumerate(args.names)]
         else:
             scores = scores_for(args.names, boards.table(idx, store, pod.demand, p), assumed, slow)
-        if scores and p > 0:
+        if scores and p > 0 and self._pending(pod) is not None:
+            # only pods the cluster shows pending: forged uids must not fill the table or skew fills
             best = scores.index(max(scores))  # first of the best on ties
             self.assumed.assume(pod.uid, args.names[best], p)
             self.metrics.assumed.inc()
@@ -219,31 +221,51 @@ class ExtenderService:
 
     # ------------------------------------------------------------ /plan
 
-    def plan_view(self, node: str | None = None) -> tuple[int, bytes]:
-        """The labeller's latest plan with reasons, or one node's line of it (``?node=``)."""
+    def plan_view(self, nodes: Sequence[str] = ()) -> tuple[int, bytes]:
+        """The labeller's latest plan with reasons, or the lines of the nodes asked for (``?node=a&node=b``).
+
+        Nodes outside the plan are explained in ``unmanagedNodes`` (and, for a single node, in
+        ``unmanaged``); names Joulie has never seen are listed in ``unknownNodes``, and only when
+        none of the nodes asked for is known is the answer a 404.
+        """
         plan = self.runtime.latest_plan()
         if plan is None:
             return 503, orjson.dumps({"error": "no plan yet: the labeller has not reconciled since start"})
         body: dict[str, Any] = plan.to_json()
-        if node is None:
+        if not nodes:
             body["assumedPods"] = len(self.assumed)
             return 200, orjson.dumps(body)
-        decision = plan.decision(node)
-        body["nodes"] = [decision.to_json()] if decision is not None else []
-        body["skipped"] = [s for s in body["skipped"] if s["name"] == node]
-        if decision is None and not body["skipped"]:
-            info = self.runtime.store.node(node)
+        wanted = list(dict.fromkeys(nodes))
+        body["nodes"] = [d.to_json() for n in wanted if (d := plan.decision(n)) is not None]
+        skipped = {s["name"]: s for s in body["skipped"]}
+        body["skipped"] = [skipped[n] for n in wanted if n in skipped]
+        unmanaged, unknown = [], []
+        for name in wanted:
+            if plan.decision(name) is not None or name in skipped:
+                continue
+            info = self.runtime.store.node(name)
             if info is None:
-                return 404, orjson.dumps({"error": f"node {node!r} is not known to Joulie"})
-            verdict = eligibility(info, self.runtime.selector)
-            if verdict is Eligibility.NOT_SELECTED:
-                why = (
-                    f"not managed: labels do not match the node selector {self.runtime.selector.text!r}; "
-                    "the extender passes it untouched"
-                )
-            elif verdict is Eligibility.ELIGIBLE:
-                why = "eligible but not in the latest plan (added since); judged by its labels until the next reconcile"
-            else:
-                why = verdict.reason
-            body["unmanaged"] = {"name": node, "reason": why}
+                unknown.append(name)
+                continue
+            unmanaged.append({"name": name, "reason": self._unmanaged_reason(info)})
+        if len(unknown) == len(wanted):
+            names = ", ".join(repr(n) for n in unknown)
+            return 404, orjson.dumps({"error": f"node {names} is not known to Joulie"})
+        if unmanaged:
+            body["unmanagedNodes"] = unmanaged
+            if len(wanted) == 1:
+                body["unmanaged"] = unmanaged[0]
+        if unknown:
+            body["unknownNodes"] = unknown
         return 200, orjson.dumps(body)
+
+    def _unmanaged_reason(self, info: NodeInfo) -> str:
+        verdict = eligibility(info, self.runtime.selector)
+        if verdict is Eligibility.NOT_SELECTED:
+            return (
+                f"not managed: labels do not match the node selector {self.runtime.selector.text!r}; "
+                "the extender passes it untouched"
+            )
+        if verdict is Eligibility.ELIGIBLE:
+            return "eligible but not in the latest plan (added since); judged by its labels until the next reconcile"
+        return verdict.reason

@@ -136,6 +136,14 @@ def pod_facts(pod: Mapping[str, Any]) -> PodFacts:
 
 def parse_args(body: bytes) -> ExtenderArgs:
     """Parse an ``ExtenderArgs`` body; raises :class:`BadRequest` with a clear message."""
+    try:
+        return _parse_args(body)
+    except RecursionError:
+        # A 2 KB body of 1000 nested arrays exhausts the decoder's stack: a client error, not ours.
+        raise BadRequest("JSON nested too deeply to be ExtenderArgs") from None
+
+
+def _parse_args(body: bytes) -> ExtenderArgs:
     if not body:
         raise BadRequest("empty body: expected ExtenderArgs JSON {Pod, Nodes | NodeNames}")
     try:

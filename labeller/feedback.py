@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from joulie.api.labels import PERFORMANCE, Profile
+from joulie.core.fit import fits_if_promoted
 from joulie.core.model import PodInfo
 from joulie.core.plan import Eligibility, FeedbackHold, PerformanceFloor, eligibility
 from joulie.core.selector import LabelSelector
@@ -46,14 +47,15 @@ class FeedbackState:
 def could_help(
     pod: PodInfo, snapshot: ClusterSnapshot, current: Mapping[str, Profile | None], selector: LabelSelector
 ) -> bool:
-    """Would promoting some eligible eco node give this pod room?"""
+    """Would promoting some eligible eco node give this pod room (:func:`joulie.core.fit.fits_if_promoted`)?"""
     for name, node in snapshot.nodes.items():
         if current.get(name, node.profile_label) == PERFORMANCE:
             continue
         if eligibility(node, selector) is not Eligibility.ELIGIBLE:
             continue
-        free = node.cpu_allocatable_millis - snapshot.cpu_requested_millis.get(name, 0)
-        if node.cpu_allocatable_millis == 0 or free >= pod.cpu_request_millis:
+        used_cpu = snapshot.cpu_requested_millis.get(name, 0)
+        used_memory = snapshot.memory_requested_bytes.get(name, 0)
+        if fits_if_promoted(pod, node, used_cpu, used_memory, snapshot.gpus_requested.get(name, 0)):
             return True
     return False
 

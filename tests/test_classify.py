@@ -42,9 +42,20 @@ def test_node_selector(selector, expected):
     assert classify_spec({"nodeSelector": selector}) == expected
 
 
-def test_any_or_term_is_enough():
-    spec = {"affinity": affinity([("zone", "In", ["a"])], [(KEY, "NotIn", ["eco"])])}
-    assert classify_spec(spec) == PERF
+def test_or_terms_are_classed_by_what_every_term_allows():
+    """(In [performance]) OR (In [eco]) may run on eco nodes: it is not performance demand."""
+    both = {"affinity": affinity([(KEY, "In", ["performance"])], [(KEY, "In", ["eco"])])}
+    assert classify_spec(both) == GEN
+    anywhere_in_zone_a = {"affinity": affinity([("zone", "In", ["a"])], [(KEY, "NotIn", ["eco"])])}
+    assert classify_spec(anywhere_in_zone_a) == GEN
+    every_term_performance = {
+        "affinity": affinity(
+            [("zone", "In", ["a"]), (KEY, "NotIn", ["eco"])], [("zone", "In", ["b"]), (KEY, "In", ["performance"])]
+        )
+    }
+    assert classify_spec(every_term_performance) == PERF
+    every_term_eco = {"affinity": affinity([(KEY, "In", ["eco"])], [(KEY, "In", ["eco"]), ("zone", "In", ["b"])])}
+    assert classify_spec(every_term_eco) == ECO
 
 
 def test_expression_on_other_key_ignored():

@@ -12,9 +12,13 @@ enforces: a pod that *requires* performance nodes can only run on them.
   ``Gt`` and ``Lt`` say nothing about power. Unknown operators are general too,
   with a warning, so one odd pod cannot stop the labeller.
 
-Node-selector terms are ORed: any one term that asks for performance is enough.
-When a pod asks for both (it can never be scheduled) performance wins, so that
-the labeller errs towards capacity rather than a pod stuck forever.
+Node-selector terms are ORed, so the pod's class is what *every* term allows: it is
+performance only when every term asks for performance (``(In [performance]) OR
+(In [eco])`` may run on eco nodes, so it is general), eco only when every term asks for
+eco. Expressions inside a term are ANDed, and ``nodeSelector`` is ANDed with all terms.
+When a pod asks for both (it can never be scheduled) performance wins, so that the
+labeller errs towards capacity rather than a pod stuck forever. (Upstream counts a pod as
+performance when any one term asks for it; that over-counts such pods.)
 """
 
 from __future__ import annotations
@@ -66,27 +70,41 @@ def _required_terms(spec: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
     return [t for t in terms if isinstance(t, dict)] if isinstance(terms, list) else ()
 
 
+def _term_class(term: Mapping[str, Any]) -> DemandClass:
+    """Class of one node-selector term (its expressions are ANDed: performance wins inside a term)."""
+    expressions = term.get("matchExpressions")
+    found_eco = False
+    for expr in expressions if isinstance(expressions, list) else ():
+        if not isinstance(expr, dict) or expr.get("key") != POWER_PROFILE_LABEL:
+            continue
+        cls = classify_expression(expr.get("operator"), expr.get("values"))
+        if cls == PERFORMANCE:
+            return PERFORMANCE
+        found_eco = found_eco or cls == ECO
+    return ECO if found_eco else GENERAL
+
+
+def _terms_class(spec: Mapping[str, Any]) -> DemandClass | None:
+    """What the required terms together allow (they are ORed): performance only when every term
+    asks for performance, eco only when every term asks for eco; ``None`` without terms."""
+    classes = {_term_class(t) for t in _required_terms(spec)}
+    if not classes:
+        return None
+    return classes.pop() if len(classes) == 1 else GENERAL
+
+
 def classify_spec(spec: Mapping[str, Any]) -> DemandClass:
     """Demand class of a pod spec (the ``spec`` dict of a Pod, API JSON)."""
-    found_eco = False
     selector = spec.get("nodeSelector")
-    if isinstance(selector, dict):
-        wanted = selector.get(POWER_PROFILE_LABEL)
-        if wanted == PERFORMANCE:
-            return PERFORMANCE
-        found_eco = wanted == ECO
-    for term in _required_terms(spec):
-        expressions = term.get("matchExpressions")
-        if not isinstance(expressions, list):
-            continue
-        for expr in expressions:
-            if not isinstance(expr, dict) or expr.get("key") != POWER_PROFILE_LABEL:
-                continue
-            cls = classify_expression(expr.get("operator"), expr.get("values"))
-            if cls == PERFORMANCE:
-                return PERFORMANCE
-            found_eco = found_eco or cls == ECO
-    return ECO if found_eco else GENERAL
+    wanted = selector.get(POWER_PROFILE_LABEL) if isinstance(selector, dict) else None
+    if wanted == PERFORMANCE:
+        return PERFORMANCE
+    terms = _terms_class(spec)
+    if terms == PERFORMANCE:
+        return PERFORMANCE  # with nodeSelector eco it can never run: err towards capacity
+    if wanted == ECO:
+        return ECO  # the selector is ANDed with every term: eco nodes only
+    return terms or GENERAL
 
 
 def classify_pod(pod: Mapping[str, Any]) -> DemandClass:

@@ -118,10 +118,87 @@ def whole_units(value: Any) -> int:
         return 0
 
 
-def _str_map(value: Any) -> dict[str, str]:
+def _str_map(value: Any, what: str = "") -> dict[str, str]:
     if not isinstance(value, dict):
         return {}
-    return {str(k): str(v) for k, v in value.items()}
+    out = {}
+    for k, v in value.items():
+        if isinstance(v, str):
+            out[str(k)] = v
+            continue
+        # The API server only stores strings; a YAML snapshot may say `joulie.io/managed: true`.
+        text = ("true" if v else "false") if isinstance(v, bool) else str(v)
+        log.warning("%s: label %s has the non-string value %r; read as %r (quote it in YAML)", what, k, v, text)
+        out[str(k)] = text
+    return out
+
+
+def _flag(value: Any, what: str) -> bool:
+    """A boolean field; the string ``"false"`` (a hand-written snapshot) is false, with a warning."""
+    if isinstance(value, bool):
+        return value
+    if value is None:
+        return False
+    text = str(value).strip().lower()
+    result = text in ("true", "1", "yes")
+    log.warning("%s is %r, not a boolean; read as %s", what, value, str(result).lower())
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class Taint:
+    key: str
+    value: str = ""
+    effect: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Toleration:
+    key: str = ""
+    operator: str = "Equal"
+    value: str = ""
+    effect: str = ""
+
+    def tolerates(self, taint: Taint) -> bool:
+        if self.effect and self.effect != taint.effect:
+            return False
+        if not self.key:
+            return self.operator == "Exists"
+        if self.key != taint.key:
+            return False
+        return self.operator == "Exists" or self.value == taint.value
+
+
+@dataclass(frozen=True, slots=True)
+class NodeRequirement:
+    """One ``matchExpressions`` entry of a required node-affinity term."""
+
+    key: str
+    operator: str
+    values: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulingNeeds:
+    """What a *pending* pod needs from a node, kept only while it waits (running pods do not carry it)."""
+
+    requests: Mapping[str, int]
+    """Effective requests by resource: ``cpu`` in millicores, everything else in base units (bytes, devices)."""
+    node_selector: Mapping[str, str]
+    required_terms: tuple[tuple[NodeRequirement, ...], ...]
+    """Required node-affinity terms (ORed; each term's requirements ANDed); empty = any node."""
+    tolerations: tuple[Toleration, ...]
+
+
+def _taints(spec: Mapping[str, Any]) -> tuple[Taint, ...]:
+    raw = spec.get("taints")
+    out = []
+    for t in raw if isinstance(raw, list) else ():
+        t = _obj(t)
+        key = _text(t.get("key"))
+        if key:
+            out.append(Taint(key, _text(t.get("value")), _text(t.get("effect"))))
+    return tuple(out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +210,10 @@ class NodeInfo:
     unschedulable: bool = False
     cpu_allocatable_millis: int = 0
     gpu_allocatable: int = 0
+    memory_allocatable_bytes: int = 0
+    allocatable: Mapping[str, int] = field(default_factory=dict)
+    """Every allocatable resource (``cpu`` in millicores, the rest in base units)."""
+    taints: tuple[Taint, ...] = ()
 
     @property
     def profile_label(self) -> Profile | None:
@@ -153,14 +234,19 @@ class NodeInfo:
         name = meta.get("name")
         if not isinstance(name, str) or not name:
             raise ValueError("node without metadata.name")
-        allocatable = _obj(_obj(obj.get("status")).get("allocatable"))
-        gpus = sum(whole_units(allocatable[r]) for r in GPU_RESOURCES if r in allocatable)
+        raw_allocatable = _obj(_obj(obj.get("status")).get("allocatable"))
+        allocatable = {str(r): resource_amount(str(r), q) for r, q in raw_allocatable.items()}
+        gpus = sum(allocatable.get(r, 0) for r in GPU_RESOURCES)
+        spec = _obj(obj.get("spec"))
         return cls(
             name=sys.intern(name),
-            labels=_str_map(meta.get("labels")),
-            unschedulable=bool(_obj(obj.get("spec")).get("unschedulable", False)),
-            cpu_allocatable_millis=cpu_millis(allocatable["cpu"]) if "cpu" in allocatable else 0,
+            labels=_str_map(meta.get("labels"), f"node {name}"),
+            unschedulable=_flag(spec.get("unschedulable"), f"node {name}: spec.unschedulable"),
+            cpu_allocatable_millis=allocatable.get("cpu", 0),
             gpu_allocatable=gpus,
+            memory_allocatable_bytes=allocatable.get("memory", 0),
+            allocatable=allocatable,
+            taints=_taints(spec),
         )
 
 
@@ -179,6 +265,9 @@ class PodInfo:
     gpu_request: int = 0
     unschedulable: bool = False
     """The scheduler tried and found no node (PodScheduled=False, reason Unschedulable)."""
+    memory_request_bytes: int = 0
+    needs: SchedulingNeeds | None = None
+    """Requests, selector, affinity and tolerations, kept only while the pod is pending."""
 
     @property
     def active(self) -> bool:
@@ -199,7 +288,9 @@ class PodInfo:
         namespace = _text(meta.get("namespace"), "default")
         uid = _text(meta.get("uid")) or f"{namespace}/{name}"
         node_name = _text(spec.get("nodeName")) or None
-        cpu, gpu = pod_requests(spec)
+        requests = resource_requests(spec)
+        cpu = requests.get("cpu", 0)
+        gpu = sum(requests.get(r, 0) for r in GPU_RESOURCES)
         status = _obj(obj.get("status"))
         raw_conditions = status.get("conditions")
         conditions = raw_conditions if isinstance(raw_conditions, list) else []
@@ -221,28 +312,86 @@ class PodInfo:
             cpu_request_millis=cpu,
             gpu_request=gpu,
             unschedulable=unschedulable,
+            memory_request_bytes=requests.get("memory", 0),
+            needs=scheduling_needs(spec, requests) if node_name is None else None,
         )
 
 
+def resource_amount(resource: str, quantity: Any) -> int:
+    """A quantity in the unit Joulie counts it in: millicores for ``cpu``, base units otherwise (rounded up)."""
+    try:
+        value = parse_quantity(quantity) * (1000 if resource == "cpu" else 1)
+        return max(0, int(value.to_integral_value(rounding="ROUND_CEILING")))
+    except ValueError:
+        log.warning("ignoring unparsable %s quantity %r", resource, quantity)
+        return 0
+
+
+def resource_requests(spec: Mapping[str, Any]) -> dict[str, int]:
+    """Effective requests by resource, as the scheduler computes them: max(sum of containers, largest
+    init container) + overhead; a container's limits stand in for requests it does not give."""
+
+    def container(c: Any) -> dict[str, int]:
+        resources = _obj(_obj(c).get("resources"))
+        limits = _obj(resources.get("limits"))
+        requests = {**limits, **_obj(resources.get("requests"))}
+        for gpu in GPU_RESOURCES:  # extended resources are requested through limits
+            if gpu in limits:
+                requests[gpu] = limits[gpu]
+        return {str(r): resource_amount(str(r), q) for r, q in requests.items()}
+
+    def containers(key: str) -> list[dict[str, int]]:
+        raw = spec.get(key)
+        return [container(c) for c in raw] if isinstance(raw, list) else []
+
+    total: dict[str, int] = {}
+    for c in containers("containers"):
+        for r, v in c.items():
+            total[r] = total.get(r, 0) + v
+    for c in containers("initContainers"):
+        for r, v in c.items():
+            total[r] = max(total.get(r, 0), v)
+    for r, q in _obj(spec.get("overhead")).items():
+        total[str(r)] = total.get(str(r), 0) + resource_amount(str(r), q)
+    return {r: v for r, v in total.items() if v > 0}
+
+
+def _requirements(term: Any) -> tuple[NodeRequirement, ...]:
+    out = []
+    for expr in _obj(term).get("matchExpressions") or ():
+        expr = _obj(expr)
+        values = expr.get("values")
+        out.append(
+            NodeRequirement(
+                _text(expr.get("key")),
+                _text(expr.get("operator")),
+                tuple(str(v) for v in values) if isinstance(values, list) else (),
+            )
+        )
+    return tuple(out)
+
+
+def scheduling_needs(spec: Mapping[str, Any], requests: Mapping[str, int]) -> SchedulingNeeds:
+    affinity = _obj(_obj(spec.get("affinity")).get("nodeAffinity"))
+    required = _obj(affinity.get("requiredDuringSchedulingIgnoredDuringExecution"))
+    terms = required.get("nodeSelectorTerms")
+    tolerations = []
+    for t in spec.get("tolerations") or () if isinstance(spec.get("tolerations"), list) else ():
+        t = _obj(t)
+        tolerations.append(
+            Toleration(
+                _text(t.get("key")), _text(t.get("operator"), "Equal"), _text(t.get("value")), _text(t.get("effect"))
+            )
+        )
+    return SchedulingNeeds(
+        requests=dict(requests),
+        node_selector=_str_map(spec.get("nodeSelector")),
+        required_terms=tuple(_requirements(t) for t in terms) if isinstance(terms, list) else (),
+        tolerations=tuple(tolerations),
+    )
+
+
 def pod_requests(spec: Mapping[str, Any]) -> tuple[int, int]:
-    """Effective (cpu millis, gpus) request: max(sum of containers, largest init container) + overhead."""
-
-    def container_requests(containers: Any) -> list[tuple[int, int]]:
-        out = []
-        for c in containers if isinstance(containers, list) else []:
-            resources = _obj(_obj(c).get("resources"))
-            requests = _obj(resources.get("requests")) or _obj(resources.get("limits"))
-            limits = _obj(resources.get("limits"))
-            cpu = cpu_millis(requests["cpu"]) if "cpu" in requests else 0
-            gpu = sum(whole_units(limits.get(r, requests.get(r, 0))) for r in GPU_RESOURCES)
-            out.append((cpu, gpu))
-        return out
-
-    main = container_requests(spec.get("containers"))
-    init = container_requests(spec.get("initContainers"))
-    cpu = max(sum(c for c, _ in main), max((c for c, _ in init), default=0))
-    gpu = max(sum(g for _, g in main), max((g for _, g in init), default=0))
-    overhead = _obj(spec.get("overhead"))
-    if "cpu" in overhead:
-        cpu += cpu_millis(overhead["cpu"])
-    return cpu, gpu
+    """Effective (cpu millis, gpus) request (see :func:`resource_requests`)."""
+    requests = resource_requests(spec)
+    return requests.get("cpu", 0), sum(requests.get(r, 0) for r in GPU_RESOURCES)

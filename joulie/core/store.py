@@ -35,6 +35,10 @@ class ClusterSnapshot:
     """Active performance pods bound to each node."""
     cpu_requested_millis: Mapping[str, int]
     """CPU requested by active pods bound to each node."""
+    memory_requested_bytes: Mapping[str, int]
+    """Memory requested by active pods bound to each node."""
+    gpus_requested: Mapping[str, int]
+    """GPUs requested by active pods bound to each node."""
     pending_performance: Mapping[str, PodInfo]
     """Active performance pods not bound to a node yet, by UID (the queue feedback reads)."""
     resource_version: int
@@ -50,6 +54,8 @@ class ClusterStore:
         self._perf_pending = 0
         self._perf_by_node: Counter[str] = Counter()
         self._cpu_by_node: Counter[str] = Counter()
+        self._mem_by_node: Counter[str] = Counter()
+        self._gpu_by_node: Counter[str] = Counter()
         self._pending_perf: dict[str, PodInfo] = {}
         self._version = 0
 
@@ -90,6 +96,8 @@ class ClusterStore:
                 ),
                 performance_pods={k: v for k, v in self._perf_by_node.items() if v > 0},
                 cpu_requested_millis={k: v for k, v in self._cpu_by_node.items() if v > 0},
+                memory_requested_bytes={k: v for k, v in self._mem_by_node.items() if v > 0},
+                gpus_requested={k: v for k, v in self._gpu_by_node.items() if v > 0},
                 pending_performance=dict(self._pending_perf),
                 resource_version=self._version,
             )
@@ -178,6 +186,8 @@ class ClusterStore:
             self._perf_pending = 0
             self._perf_by_node = Counter()
             self._cpu_by_node = Counter()
+            self._mem_by_node = Counter()
+            self._gpu_by_node = Counter()
             self._pending_perf = {}
             for pod in fresh.values():
                 self._account(pod, +1)
@@ -195,10 +205,20 @@ class ClusterStore:
                 else:
                     self._pending_perf.pop(pod.uid, None)
             return
-        self._cpu_by_node[pod.node_name] += sign * pod.cpu_request_millis
+        node = pod.node_name
         if pod.demand == PERFORMANCE:
-            self._perf_by_node[pod.node_name] += sign
-            if self._perf_by_node[pod.node_name] == 0:
-                del self._perf_by_node[pod.node_name]
-        if self._cpu_by_node[pod.node_name] == 0:
-            del self._cpu_by_node[pod.node_name]
+            _add(self._perf_by_node, node, sign)
+        _add(self._cpu_by_node, node, sign * pod.cpu_request_millis)
+        if pod.memory_request_bytes:
+            _add(self._mem_by_node, node, sign * pod.memory_request_bytes)
+        if pod.gpu_request:
+            _add(self._gpu_by_node, node, sign * pod.gpu_request)
+
+
+def _add(counter: Counter[str], key: str, delta: int) -> None:
+    """Move ``counter[key]`` by ``delta``, dropping keys that reach zero (the maps stay small)."""
+    value = counter[key] + delta
+    if value:
+        counter[key] = value
+    else:
+        del counter[key]

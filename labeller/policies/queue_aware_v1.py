@@ -34,9 +34,11 @@ class QueueAwareV1(Policy[QueueAwareParams]):
         base = round_half_away(n * p.base_frac)
         needed = math.ceil(perf / p.perf_per_hp_node)
         hp = min(clamp(max(base, needed), p.hp_min, p.hp_max), n)
+        if n == 0:
+            return PolicyResult(0, "queue_aware_v1: no eligible nodes, 0 performance")
         return PolicyResult(
             hp,
             f"queue_aware_v1: max(round({n} x {p.base_frac:g}) = {base}, "
             f"ceil({perf} performance pods / {p.perf_per_hp_node}) = {needed}) "
-            f"clamped to [{p.hp_min}, {min(p.hp_max, n)}] = {hp} performance",
+            f"clamped to [{min(p.hp_min, n)}, {min(p.hp_max, n)}] = {hp} performance",
         )

@@ -91,8 +91,11 @@ def test_nodes_new_since_the_plan_are_judged_by_their_labels():
     assert got.feasible == [] and got.unresolvable["new"].startswith("joulie: node is labelled eco")
 
 
-def scores(client, demand, names=NAMES, cpu="1", uid=None):
+def scores(client, demand, names=NAMES, cpu="1", uid=None, pending=True):
+    """Prioritize for a pod; ``pending``: the pod exists in the cluster, as the scheduler's pods do."""
     p = pod(uid or "p", demand=demand, cpu=cpu)
+    if pending:
+        client.app.state.runtime.store.upsert_pod(p)
     r = client.post("/prioritize", content=names_body(p, names))
     got = scheduler_prioritize(r.status_code, r.content)
     assert got is not None and all(isinstance(s, int) and 0 <= s <= 10 for s in got.values())
@@ -191,3 +194,16 @@ def test_a_repeated_candidate_list_still_sees_label_changes_outside_the_plan():
     assert filter_(client, "performance", names).feasible == ["perf"]
     rt.store.upsert_node(node("late", "performance"))  # relabelled; still no new plan
     assert filter_(client, "performance", names).feasible == ["perf", "late"]
+
+
+def test_pods_the_cluster_does_not_show_pending_are_not_assumed():
+    """20k forged prioritize calls used to fill the assumed-pods table and push real pods off their node."""
+    rt = runtime_of([node("e1", "eco", cpu="4"), node("e2", "eco", cpu="4")], hp_frac=0.0)
+    client = client_of(rt)
+    service = client.app.state.service
+    for i in range(200):
+        scores(client, "general", names=["e1", "e2"], cpu="2", uid=f"forged-{i}", pending=False)
+    assert len(service.assumed) == 0
+    s = scores(client, "general", names=["e1", "e2"], cpu="2", uid="real")
+    assert s == {"e1": 9, "e2": 9}  # nothing forged counts on e1 or e2
+    assert len(service.assumed) == 1
