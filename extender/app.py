@@ -31,37 +31,14 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
 
+from extender.limits import BodyLimits, BodyTimeout, BodyTooLarge, Busy, InflightBytes, request_body
 from extender.service import ExtenderService, FilterAnswer, LabellerView
-from extender.settings import DEFAULT_MAX_BODY_BYTES
+from extender.settings import ServeSettings
 from extender.wire import BadRequest, error_body, parse_args
 
 log = logging.getLogger(__name__)
 
 JSON = "application/json"
-
-
-class BodyTooLarge(Exception):
-    pass
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refusing (before reading it) anything declared or streamed over ``limit``."""
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        try:
-            size = int(declared)
-        except ValueError:
-            raise BadRequest(f"invalid Content-Length {declared!r}") from None
-        if size > limit:
-            raise BodyTooLarge(f"body of {size} bytes exceeds the limit of {limit} bytes (--max-body-bytes)")
-    chunks: list[bytes] = []
-    total = 0
-    async for chunk in request.stream():
-        total += len(chunk)
-        if total > limit:
-            raise BodyTooLarge(f"body exceeds the limit of {limit} bytes (--max-body-bytes)")
-        chunks.append(chunk)
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def normalise_prefix(prefix: str | None) -> str:
@@ -73,13 +50,25 @@ def normalise_prefix(prefix: str | None) -> str:
 
 def create_app(
     runtime: LabellerView,
-    url_prefix: str = "/scheduler",
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    url_prefix: str | None = None,
+    max_body_bytes: int | None = None,
     service: ExtenderService | None = None,
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
     registry: CollectorRegistry | None = None,
+    settings: ServeSettings | None = None,
+    plan_route: bool = True,
 ) -> FastAPI:
-    """The app; ``registry`` is what ``/metrics`` renders (default: the service's metrics registry)."""
+    """The app. ``settings`` gives the limits (``url_prefix`` and ``max_body_bytes`` override them);
+    ``registry`` is what ``/metrics`` renders (default: the service's metrics registry); without
+    ``plan_route`` ``/plan`` is not served here (it has a port of its own)."""
+    settings = settings or ServeSettings()
+    if url_prefix is None:
+        url_prefix = settings.url_prefix
+    limits = BodyLimits(
+        max_body_bytes if max_body_bytes is not None else settings.max_body_bytes,
+        settings.body_timeout_seconds,
+        InflightBytes(settings.max_inflight_bytes),
+    )
     svc = service or ExtenderService(runtime)
     metrics = svc.metrics
     rendered = registry if registry is not None else metrics.registry
@@ -114,12 +103,16 @@ def create_app(
         async def endpoint(request: Request) -> Response:
             started = time.perf_counter()
             try:
-                body = await read_body(request, max_body_bytes)
-                reply, background = await asyncio.get_running_loop().run_in_executor(worker, answer, body)
+                async with request_body(request, limits) as body:
+                    reply, background = await asyncio.get_running_loop().run_in_executor(worker, answer, body)
             except BadRequest as exc:
                 return error(400, verb, str(exc), started)
             except BodyTooLarge as exc:
                 return error(413, verb, str(exc), started)
+            except BodyTimeout as exc:
+                return error(408, verb, str(exc), started)
+            except Busy as exc:
+                return error(503, verb, str(exc), started)
             except Exception:  # a bug of ours; log it, keep serving
                 log.exception("%s failed", verb)
                 return error(500, verb, f"internal error in {verb}; see the joulie log", started)
@@ -156,7 +149,7 @@ def create_app(
     routes = [
         ("/filter", extender_route("filter", do_filter), ["POST"]),
         ("/prioritize", extender_route("prioritize", do_prioritize), ["POST"]),
-        ("/plan", plan, ["GET"]),
+        *([("/plan", plan, ["GET"])] if plan_route else []),
         ("/healthz", healthz, ["GET"]),
         ("/readyz", readyz, ["GET"]),
         ("/metrics", metrics_route, ["GET"]),

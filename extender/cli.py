@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 from pydantic import ValidationError
 
@@ -36,6 +37,61 @@ def add_http_flags(p: argparse.ArgumentParser) -> None:
         help="seconds a just-placed pod counts on its node before the cluster shows it bound (default %(default)s)",
     )
     g.add_argument(
+        "--body-timeout",
+        type=float,
+        default=env("JOULIE_BODY_TIMEOUT_SECONDS", d.body_timeout_seconds, float),
+        help="a request body must arrive within this many seconds, else 408 (default %(default)s)",
+    )
+    g.add_argument(
+        "--header-timeout",
+        type=float,
+        default=env("JOULIE_HEADER_TIMEOUT_SECONDS", d.header_timeout_seconds, float),
+        help="connections whose request headers take longer are closed (default %(default)s)",
+    )
+    g.add_argument(
+        "--max-inflight-bytes",
+        type=int,
+        default=env("JOULIE_MAX_INFLIGHT_BYTES", d.max_inflight_bytes, int),
+        help="request bodies being read at once may hold at most this, else 503 (default %(default)s)",
+    )
+    g.add_argument(
+        "--max-connections",
+        type=int,
+        default=env("JOULIE_MAX_CONNECTIONS", d.max_connections, int),
+        help="connections and requests at once; more get 503 (default %(default)s)",
+    )
+    t = p.add_argument_group("tls and exposure")
+    t.add_argument(
+        "--tls-cert-file",
+        default=env("JOULIE_TLS_CERT_FILE", None),
+        help="serve HTTPS with this certificate (PEM); kube-scheduler's enableHTTPS",
+    )
+    t.add_argument("--tls-key-file", default=env("JOULIE_TLS_KEY_FILE", None), help="its private key (PEM)")
+    t.add_argument(
+        "--tls-client-ca-file",
+        default=env("JOULIE_TLS_CLIENT_CA_FILE", None),
+        help="require client certificates signed by this CA (the scheduler's tlsConfig certFile/keyFile)",
+    )
+    t.add_argument(
+        "--probe-port",
+        type=int,
+        default=env("JOULIE_PROBE_PORT", d.probe_port, int),
+        help="also serve /healthz, /readyz and /metrics over plain HTTP on this port (needed with "
+        "client certificates: kubelet and Prometheus have none; 0 = off)",
+    )
+    t.add_argument(
+        "--plan-port",
+        type=int,
+        default=env("JOULIE_PLAN_PORT", d.plan_port, int),
+        help="serve /plan (node and pod names) only on this port, bound to --plan-host; 0 = on the "
+        "main port, behind its TLS (default)",
+    )
+    t.add_argument(
+        "--plan-host",
+        default=env("JOULIE_PLAN_HOST", d.plan_host),
+        help="listen address of --plan-port (default %(default)s: reach it with kubectl port-forward)",
+    )
+    g.add_argument(
         "--access-log",
         action="store_true",
         default=env_bool("JOULIE_ACCESS_LOG"),
@@ -56,6 +112,34 @@ def serve_settings(args: argparse.Namespace) -> ServeSettings:
         raise ConfigError(f"--max-body-bytes must be at least 1024, got {args.max_body_bytes}")
     if args.assumed_ttl <= 0:
         raise ConfigError(f"--assumed-ttl must be positive, got {args.assumed_ttl}")
+    for flag, value in (("--body-timeout", args.body_timeout), ("--header-timeout", args.header_timeout)):
+        if value <= 0:
+            raise ConfigError(f"{flag} must be positive, got {value}")
+    if args.max_inflight_bytes < args.max_body_bytes:
+        raise ConfigError(
+            f"--max-inflight-bytes ({args.max_inflight_bytes}) must be at least --max-body-bytes "
+            f"({args.max_body_bytes}), or no full-size request could ever be read"
+        )
+    if args.max_connections < 1:
+        raise ConfigError(f"--max-connections must be at least 1, got {args.max_connections}")
+    if bool(args.tls_cert_file) != bool(args.tls_key_file):
+        raise ConfigError("--tls-cert-file and --tls-key-file go together")
+    if args.tls_client_ca_file and not args.tls_cert_file:
+        raise ConfigError(
+            "--tls-client-ca-file needs --tls-cert-file and --tls-key-file (client certificates "
+            "are verified on a TLS connection)"
+        )
+    if args.tls_client_ca_file and not args.probe_port:
+        raise ConfigError(
+            "--tls-client-ca-file needs --probe-port: kubelet probes and Prometheus present no client certificate"
+        )
+    for flag in ("tls_cert_file", "tls_key_file", "tls_client_ca_file"):
+        path = getattr(args, flag)
+        if path and not os.access(path, os.R_OK):
+            raise ConfigError(f"--{flag.replace('_', '-')} {path}: cannot read it")
+    ports = [p for p in (args.port, args.probe_port, args.plan_port) if p]
+    if len(set(ports)) != len(ports):
+        raise ConfigError(f"--port, --probe-port and --plan-port must differ, got {ports}")
     try:
         return ServeSettings(
             host=args.host,
@@ -65,6 +149,16 @@ def serve_settings(args: argparse.Namespace) -> ServeSettings:
             assumed_ttl_seconds=args.assumed_ttl,
             access_log=args.access_log,
             shutdown_grace_seconds=args.shutdown_grace,
+            body_timeout_seconds=args.body_timeout,
+            header_timeout_seconds=args.header_timeout,
+            max_inflight_bytes=args.max_inflight_bytes,
+            max_connections=args.max_connections,
+            tls_cert_file=args.tls_cert_file,
+            tls_key_file=args.tls_key_file,
+            tls_client_ca_file=args.tls_client_ca_file,
+            probe_port=args.probe_port,
+            plan_port=args.plan_port,
+            plan_host=args.plan_host,
         )
     except ValidationError as exc:
         raise ConfigError(f"invalid serve settings: {validation_details(exc)}") from None

@@ -85,10 +85,14 @@ class ScoreTables:
         if None in parts:
             if len(fragments) > _MAX_FRAGMENTS:
                 fragments.clear()
+            known = self._nodes
             for i, part in enumerate(parts):
                 if part is None:
                     head = b'{"Host":' + orjson.dumps(names[i]) + b',"Score":'
-                    parts[i] = fragments[names[i]] = tuple(head + b"%d}" % k for k in range(MAX_SCORE + 1))
+                    part = tuple(head + b"%d}" % k for k in range(MAX_SCORE + 1))
+                    if names[i] in known:  # only the cluster's nodes are remembered: names in a request are not
+                        fragments[names[i]] = part
+                    parts[i] = part
         filled = cast("list[tuple[bytes, ...]]", parts)  # every None was replaced above
         return b"[" + b",".join(map(operator.getitem, filled, scores)) + b"]"
 

@@ -31,7 +31,7 @@ from extender.assumed import AssumedPods
 from extender.metrics import ExtenderMetrics
 from extender.scoring import ScoreTables, scores_for
 from extender.supply import SupplyIndex
-from extender.wire import ExtenderArgs, PodFacts, filter_reply
+from extender.wire import BadRequest, ExtenderArgs, PodFacts, filter_reply
 from joulie.api.labels import PERFORMANCE
 from joulie.core.model import NodeInfo, PodInfo
 from joulie.core.plan import Eligibility, Plan, eligibility
@@ -42,6 +42,9 @@ from joulie.core.supply import Verdict, packed_score
 log = logging.getLogger(__name__)
 
 
+CANDIDATE_SLACK = 1000
+"""Candidate nodes a request may name beyond twice the store's nodes (nodes the watch has not
+delivered yet, names the extender does not manage)."""
 REPORT_COOLDOWN_SECONDS = 15.0
 """A pod the scheduler retries asks for one reconcile per this window, not one per attempt."""
 
@@ -115,7 +118,18 @@ class ExtenderService:
 
     # ------------------------------------------------------------ verbs
 
+    def check_candidates(self, args: ExtenderArgs) -> None:
+        """Refuse candidate lists far longer than the cluster: kube-scheduler only sends nodes it
+        knows, and answering half a million made-up names costs seconds of CPU and gigabytes."""
+        cap = CANDIDATE_SLACK + 2 * len(self.runtime.store)
+        if len(args.names) > cap:
+            raise BadRequest(
+                f"{len(args.names)} candidate nodes, but the cluster has {len(self.runtime.store)}; "
+                f"at most {cap} are answered"
+            )
+
     def filter(self, args: ExtenderArgs) -> FilterAnswer:
+        self.check_candidates(args)
         demand = args.pod.demand
         idx = self.index()
         # In names mode the reply is a pure function of (candidates, demand class, plan,
@@ -190,6 +204,7 @@ class ExtenderService:
         return known
 
     def prioritize(self, args: ExtenderArgs) -> bytes:
+        self.check_candidates(args)
         pod = args.pod
         idx = self.index()
         verdicts = idx.table(pod.demand)

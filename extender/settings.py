@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-DEFAULT_MAX_BODY_BYTES = 128 * 1024 * 1024
+MIB = 1024 * 1024
+DEFAULT_MAX_BODY_BYTES = 64 * MIB
+"""Full-mode requests carry every candidate Node object (about 6 KB each): 64 MiB is 10k nodes."""
 
 
 class ServeSettings(BaseModel):
@@ -19,6 +21,28 @@ class ServeSettings(BaseModel):
     assumed_ttl_seconds: float = Field(
         default=30.0, gt=0, description="How long a just-placed pod counts on its node before it is bound."
     )
+    body_timeout_seconds: float = Field(default=30.0, gt=0, description="A request body must arrive within this.")
+    header_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="Request headers must arrive within this of the first byte."
+    )
+    max_inflight_bytes: int = Field(
+        default=2 * DEFAULT_MAX_BODY_BYTES,
+        ge=1024,
+        description="Request bodies being read at once may hold at most this.",
+    )
+    max_connections: int = Field(default=64, ge=1, description="Connections and requests at once; more get 503.")
+    tls_cert_file: str | None = Field(default=None, description="Serve HTTPS with this certificate (PEM).")
+    tls_key_file: str | None = Field(default=None, description="The certificate's private key (PEM).")
+    tls_client_ca_file: str | None = Field(
+        default=None, description="Require client certificates signed by this CA (kube-scheduler's tlsConfig)."
+    )
+    probe_port: int = Field(
+        default=0, ge=0, le=65535, description="Serve /healthz, /readyz and /metrics over plain HTTP on this port too."
+    )
+    plan_port: int = Field(
+        default=0, ge=0, le=65535, description="Serve /plan on this port only (0: on the main port, with its TLS)."
+    )
+    plan_host: str = Field(default="127.0.0.1", description="Listen address of --plan-port.")
     access_log: bool = False
     shutdown_grace_seconds: float = Field(
         default=10.0, ge=0, description="Time to finish in-flight requests on SIGTERM."

@@ -46,7 +46,7 @@ class _Args(msgspec.Struct):
 
 class _Meta(msgspec.Struct):
     name: Any = None
-    labels: Any = None
+    labels: dict[str, str] | None = None
 
 
 class _Node(msgspec.Struct):
@@ -67,8 +67,11 @@ class _NameLists:
     per-name table lookups of filter and prioritize run at full speed.
     """
 
-    def __init__(self, size: int = 4) -> None:
+    def __init__(self, size: int = 4, max_list_bytes: int = 2 * 1024 * 1024) -> None:
         self._size = size
+        self._max_list_bytes = max_list_bytes
+        """Longer lists are decoded but not kept: at most ``size * max_list_bytes`` of keys are held
+        (a 5000-node list is about 100 KB; a forged 10 MB one must not stay in memory)."""
         self._lists: OrderedDict[bytes, tuple[str, ...] | None] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -80,6 +83,8 @@ class _NameLists:
                 return hit  # type: ignore[return-value]
         names = _NAMES.decode(raw)
         value = tuple(names) if names is not None else None
+        if len(raw) > self._max_list_bytes:
+            return value
         with self._lock:
             self._lists[raw] = value
             while len(self._lists) > self._size:
@@ -143,6 +148,23 @@ def parse_args(body: bytes) -> ExtenderArgs:
         raise BadRequest("JSON nested too deeply to be ExtenderArgs") from None
 
 
+MAX_POD_DEPTH = 64
+"""Deepest nesting a Pod may have (a real one stays under 15); deeper is a forged request."""
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return False
+
+
 def _parse_args(body: bytes) -> ExtenderArgs:
     if not body:
         raise BadRequest("empty body: expected ExtenderArgs JSON {Pod, Nodes | NodeNames}")
@@ -154,6 +176,8 @@ def _parse_args(body: bytes) -> ExtenderArgs:
         raise BadRequest(f"malformed JSON: {_describe(exc)}") from None
     if args.Pod is None:
         raise BadRequest("missing Pod: ExtenderArgs must carry the pod being scheduled")
+    if _deeper_than(args.Pod, MAX_POD_DEPTH):
+        raise BadRequest(f"JSON nested too deeply to be ExtenderArgs (Pod deeper than {MAX_POD_DEPTH} levels)")
     try:
         names_mode = _NAME_LISTS.decode(bytes(args.NodeNames))
     except msgspec.ValidationError as exc:
@@ -176,8 +200,7 @@ def _parse_args(body: bytes) -> ExtenderArgs:
         if not isinstance(name, str) or not name:
             raise BadRequest(f"Nodes.items[{i}] has no metadata.name")
         names.append(name)
-        lab = meta.labels if meta is not None else None
-        labels.append(lab if isinstance(lab, dict) else None)
+        labels.append(meta.labels if meta is not None else None)
     return ExtenderArgs(pod, names, True, raw, labels)
 
 

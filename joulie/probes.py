@@ -1,68 +1,97 @@
-"""``/healthz``, ``/readyz`` and ``/metrics`` on the standard library.
+"""``/healthz``, ``/readyz`` and ``/metrics`` (and other small GET routes) on the standard library.
 
-``joulie serve`` has its own web app; ``joulie labeller`` and ``joulie agent`` only
-need three GET endpoints, so a threading ``http.server`` is enough and adds no
-dependency (nor a framework in the node pod).
+``joulie labeller`` and ``joulie agent`` only need three GET endpoints, and ``joulie serve``
+puts its probes (and, when asked, ``/plan``) on plain-HTTP ports beside its TLS extender
+port, so a threading ``http.server`` is enough and adds no dependency (nor a framework in
+the node pod). A client must send its request within :data:`READ_TIMEOUT_SECONDS`: a
+thread per connection must not be held by connections that never speak.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 log = logging.getLogger(__name__)
 
 Check = Callable[[], tuple[bool, str]]
+READ_TIMEOUT_SECONDS = 10.0
+TEXT = "text/plain; charset=utf-8"
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    status: int
+    body: bytes
+    content_type: str = TEXT
+
+
+Route = Callable[[Mapping[str, list[str]]], Reply]
+"""A GET handler: the query parameters in, the reply out."""
 
 
 def _process_metrics() -> bytes:
     return generate_latest(REGISTRY)
 
 
-class ProbeServer:
-    """Serves ``healthy``/``ready`` (200 when ok, else 503, with the reason as body) and
-    ``render_metrics()`` (default: the process-wide Prometheus registry)."""
+def check_route(check: Check) -> Route:
+    def route(_query: Mapping[str, list[str]]) -> Reply:
+        try:
+            ok, why = check()
+        except Exception as exc:  # noqa: BLE001 - a probe must answer, not crash
+            ok, why = False, f"check failed: {exc}"
+        return Reply(200 if ok else 503, f"{why or 'ok'}\n".encode())
 
-    def __init__(
-        self,
-        port: int,
-        healthy: Check,
-        ready: Check,
-        host: str = "0.0.0.0",
-        render_metrics: Callable[[], bytes] = _process_metrics,
-        name: str = "probes",
-    ) -> None:
-        checks = {"/healthz": healthy, "/readyz": ready}
+    return route
+
+
+def probe_routes(
+    healthy: Check, ready: Check, render_metrics: Callable[[], bytes] = _process_metrics
+) -> dict[str, Route]:
+    return {
+        "/healthz": check_route(healthy),
+        "/readyz": check_route(ready),
+        "/metrics": lambda _query: Reply(200, render_metrics(), CONTENT_TYPE_LATEST),
+    }
+
+
+class GetServer:
+    """A threading HTTP server answering GET ``routes`` (404 for anything else)."""
+
+    def __init__(self, port: int, routes: Mapping[str, Route], host: str = "0.0.0.0", name: str = "http") -> None:
+        table = dict(routes)
 
         class Handler(BaseHTTPRequestHandler):
+            timeout = READ_TIMEOUT_SECONDS
+
             def do_GET(self) -> None:
-                path = self.path.split("?", 1)[0]
-                if path == "/metrics":
-                    self._send(200, render_metrics(), CONTENT_TYPE_LATEST)
-                    return
-                check = checks.get(path)
-                if check is None:
-                    self._send(404, b"not found\n", "text/plain; charset=utf-8")
+                path, _, query = self.path.partition("?")
+                route = table.get(path)
+                if route is None:
+                    self._send(Reply(404, b"not found\n"))
                     return
                 try:
-                    ok, why = check()
-                except Exception as exc:  # noqa: BLE001 - a probe must answer, not crash
-                    ok, why = False, f"check failed: {exc}"
-                self._send(200 if ok else 503, f"{why or 'ok'}\n".encode(), "text/plain; charset=utf-8")
+                    reply = route(parse_qs(query))
+                except Exception:
+                    log.exception("GET %s failed", path)
+                    reply = Reply(500, b"internal error; see the joulie log\n")
+                self._send(reply)
 
-            def _send(self, status: int, body: bytes, content_type: str) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
+            def _send(self, reply: Reply) -> None:
+                self.send_response(reply.status)
+                self.send_header("Content-Type", reply.content_type)
+                self.send_header("Content-Length", str(len(reply.body)))
                 self.end_headers()
-                self.wfile.write(body)
+                self.wfile.write(reply.body)
 
             def log_message(self, format: str, *args: object) -> None:
-                log.debug("probe %s", format % args)
+                log.debug("%s %s", name, format % args)
 
         self.server = ThreadingHTTPServer((host, port), Handler)
         self.server.daemon_threads = True
@@ -78,3 +107,19 @@ class ProbeServer:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class ProbeServer(GetServer):
+    """Serves ``healthy``/``ready`` (200 when ok, else 503, with the reason as body) and
+    ``render_metrics()`` (default: the process-wide Prometheus registry)."""
+
+    def __init__(
+        self,
+        port: int,
+        healthy: Check,
+        ready: Check,
+        host: str = "0.0.0.0",
+        render_metrics: Callable[[], bytes] = _process_metrics,
+        name: str = "probes",
+    ) -> None:
+        super().__init__(port, probe_routes(healthy, ready, render_metrics), host, name)

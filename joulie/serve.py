@@ -15,11 +15,11 @@ import asyncio
 import gc
 import logging
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
-from prometheus_client import REGISTRY, CollectorRegistry
+from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 
 from extender.cli import add_http_flags, serve_settings
 from extender.metrics import ExtenderMetrics
@@ -27,6 +27,7 @@ from extender.service import ExtenderService
 from extender.settings import ServeSettings
 from joulie.cliutil import ConfigError, add_kube_flags, add_logging_flags, env
 from joulie.logs import setup_logging
+from joulie.probes import GetServer, ProbeServer, Reply
 from labeller.cli import add_labeller_run_flags, add_planner_flags, example_snapshot_path, loop_settings, planner_config
 from labeller.config import PlannerConfig
 from labeller.metrics import LabellerMetrics
@@ -57,48 +58,122 @@ def build_runtime(
     return build_kube_runtime(loop, config, build_api_client(kubeconfig, context), metrics)
 
 
+def side_servers(
+    settings: ServeSettings,
+    runtime: LabellerRuntime,
+    service: ExtenderService,
+    registry: CollectorRegistry,
+    listening: Callable[[], bool],
+) -> list[GetServer]:
+    """Plain-HTTP listeners beside the extender port: probes and metrics (``--probe-port``), and
+    ``/plan`` on its own bind (``--plan-port``). Readiness there also waits for the extender
+    port (``listening``): the side ports open first."""
+    servers: list[GetServer] = []
+    if settings.probe_port:
+
+        def ready() -> tuple[bool, str]:
+            if not listening():
+                return False, f"the extender port {settings.port} is not listening yet"
+            return runtime.ready()
+
+        servers.append(
+            ProbeServer(
+                settings.probe_port,
+                runtime.healthy,
+                ready,
+                render_metrics=lambda: generate_latest(registry),
+                name="serve-probes",
+            )
+        )
+    if settings.plan_port:
+
+        def plan(query: Mapping[str, list[str]]) -> Reply:
+            status, body = service.plan_view([n for n in query.get("node", []) if n])
+            return Reply(status, body, "application/json")
+
+        servers.append(GetServer(settings.plan_port, {"/plan": plan}, host=settings.plan_host, name="serve-plan"))
+    return servers
+
+
+def uvicorn_config(app: Any, settings: ServeSettings) -> Any:
+    import ssl
+
+    import uvicorn
+
+    from extender.limits import guarded_protocol
+
+    options: dict[str, Any] = {}
+    if settings.tls_cert_file:
+        options.update(ssl_certfile=settings.tls_cert_file, ssl_keyfile=settings.tls_key_file)
+        if settings.tls_client_ca_file:
+            options.update(ssl_ca_certs=settings.tls_client_ca_file, ssl_cert_reqs=ssl.CERT_REQUIRED)
+    protocol = guarded_protocol(settings.header_timeout_seconds)
+    if protocol is None:
+        log.warning("httptools is not installed: request headers are not timed out (--header-timeout)")
+    else:
+        options["http"] = protocol
+    return uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        workers=1,
+        access_log=settings.access_log,
+        log_config=None,  # our JSON logging (root handler) formats uvicorn's records too
+        lifespan="on",
+        timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_seconds),
+        timeout_keep_alive=30,  # the scheduler reuses its connection between pods
+        limit_concurrency=settings.max_connections,
+        **options,
+    )
+
+
 def run_serve(settings: ServeSettings, runtime: LabellerRuntime, registry: CollectorRegistry, mode: str) -> int:
     import uvicorn
 
     from extender.app import create_app
+
+    service = ExtenderService(runtime, ExtenderMetrics(registry), assumed_ttl_seconds=settings.assumed_ttl_seconds)
+    server: uvicorn.Server | None = None
+    servers = side_servers(settings, runtime, service, registry, lambda: server is not None and server.started)
 
     @asynccontextmanager
     async def lifespan(_: object) -> AsyncIterator[None]:
         yield
         # Runs after uvicorn drained in-flight requests and before it re-raises
         # SIGTERM: the runtime (watches, leader lease) is released in order.
+        for side in servers:
+            await asyncio.to_thread(side.stop)
         await asyncio.to_thread(runtime.stop)
         log.info("stopped")
 
-    service = ExtenderService(runtime, ExtenderMetrics(registry), assumed_ttl_seconds=settings.assumed_ttl_seconds)
     app = create_app(
         runtime,
-        url_prefix=settings.url_prefix,
-        max_body_bytes=settings.max_body_bytes,
         service=service,
         lifespan=lifespan,
         registry=registry,
+        settings=settings,
+        plan_route=not settings.plan_port,
     )
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            host=settings.host,
-            port=settings.port,
-            workers=1,
-            access_log=settings.access_log,
-            log_config=None,  # our JSON logging (root handler) formats uvicorn's records too
-            lifespan="on",
-            timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_seconds),
-            timeout_keep_alive=30,  # the scheduler reuses its connection between pods
-        )
-    )
+    server = uvicorn.Server(uvicorn_config(app, settings))
     runtime.start()
+    for side in servers:
+        side.start()
     # Move what is loaded so far (caches, plan) out of the collector's view: a full
     # collection then no longer walks it, which would otherwise show as p99 spikes.
     gc.collect()
     gc.freeze()
     log.info(
-        "serving", extra={"host": settings.host, "port": settings.port, "urlPrefix": settings.url_prefix, "mode": mode}
+        "serving",
+        extra={
+            "host": settings.host,
+            "port": settings.port,
+            "urlPrefix": settings.url_prefix,
+            "mode": mode,
+            "tls": bool(settings.tls_cert_file),
+            "clientCertificates": bool(settings.tls_client_ca_file),
+            "probePort": settings.probe_port or None,
+            "planPort": settings.plan_port or None,
+        },
     )
     server.run()
     return 0 if server.started else 1

@@ -111,7 +111,7 @@ that cannot resolve cluster DNS).
 {{- if .Values.scheduler.extender.urlOverride }}
 {{- .Values.scheduler.extender.urlOverride }}
 {{- else }}
-{{- printf "http://%s.%s.svc:%d%s" (include "joulie.serve.fullname" .) .Release.Namespace (int .Values.serve.service.port) .Values.serve.urlPrefix }}
+{{- printf "%s://%s.%s.svc:%d%s" (ternary "https" "http" .Values.serve.tls.enabled) (include "joulie.serve.fullname" .) .Release.Namespace (int .Values.serve.service.port) .Values.serve.urlPrefix }}
 {{- end }}
 {{- end }}
 
@@ -125,8 +125,79 @@ extenders:
     filterVerb: filter
     prioritizeVerb: prioritize
     weight: {{ int .Values.scheduler.extender.weight }}
-    enableHTTPS: false
+    enableHTTPS: {{ .Values.serve.tls.enabled }}
+    {{- if .Values.serve.tls.enabled }}
+    tlsConfig:
+      # the name in the extender's certificate, also when urlPrefix uses a ClusterIP
+      serverName: {{ printf "%s.%s.svc" (include "joulie.serve.fullname" .) .Release.Namespace | quote }}
+      certFile: {{ printf "%s/tls.crt" (include "joulie.scheduler.tlsDir" .) | quote }}
+      keyFile: {{ printf "%s/tls.key" (include "joulie.scheduler.tlsDir" .) | quote }}
+      caFile: {{ printf "%s/ca.crt" (include "joulie.scheduler.tlsDir" .) | quote }}
+    {{- end }}
     nodeCacheCapable: true
     ignorable: {{ .Values.scheduler.extender.ignorable }}
     httpTimeout: {{ .Values.scheduler.extender.httpTimeout | quote }}
+{{- end }}
+
+{{/*
+A Kubernetes memory quantity ("1Gi", "512Mi", "2G", "1073741824") in bytes, for the limits
+derived from the memory limit. Unparsable input renders 0 (the caller then uses defaults).
+*/}}
+{{- define "joulie.bytes" -}}
+{{- $q := toString . }}
+{{- $units := dict "Ki" 1024 "Mi" 1048576 "Gi" 1073741824 "Ti" 1099511627776 "k" 1000 "M" 1000000 "G" 1000000000 "T" 1000000000000 }}
+{{- $num := regexFind "^[0-9]+" $q }}
+{{- $suffix := trimPrefix $num $q }}
+{{- if not $num }}0
+{{- else if eq $suffix "" }}{{ $num }}
+{{- else if hasKey $units $suffix }}{{ mul (int64 $num) (get $units $suffix) }}
+{{- else }}0
+{{- end }}
+{{- end }}
+
+{{/* --max-body-bytes: set, else 1/8 of the serve memory limit, else 64 MiB. */}}
+{{- define "joulie.serve.maxBodyBytes" -}}
+{{- $limit := int64 (include "joulie.bytes" (dig "limits" "memory" "" .Values.serve.resources)) }}
+{{- if not (kindIs "invalid" .Values.serve.limits.maxBodyBytes) }}{{ int64 .Values.serve.limits.maxBodyBytes }}
+{{- else if gt $limit 0 }}{{ max 1024 (div $limit 8) }}
+{{- else }}67108864
+{{- end }}
+{{- end }}
+
+{{/* --max-inflight-bytes: set, else 1/4 of the serve memory limit, else 128 MiB; never below the body limit. */}}
+{{- define "joulie.serve.maxInflightBytes" -}}
+{{- $limit := int64 (include "joulie.bytes" (dig "limits" "memory" "" .Values.serve.resources)) }}
+{{- $body := int64 (include "joulie.serve.maxBodyBytes" .) }}
+{{- if not (kindIs "invalid" .Values.serve.limits.maxInflightBytes) }}{{ int64 .Values.serve.limits.maxInflightBytes }}
+{{- else if gt $limit 0 }}{{ max $body (div $limit 4) }}
+{{- else }}{{ max $body 134217728 }}
+{{- end }}
+{{- end }}
+
+{{/* TLS Secrets: the extender's server certificate, and the scheduler's client certificate. */}}
+{{- define "joulie.serve.tlsServerSecret" -}}
+{{- if eq .Values.serve.tls.mode "secrets" }}
+{{- required "serve.tls.serverSecret is required with serve.tls.mode=secrets" .Values.serve.tls.serverSecret }}
+{{- else }}
+{{- printf "%s-extender-tls" (include "joulie.fullname" . | trunc 49 | trimSuffix "-") }}
+{{- end }}
+{{- end }}
+
+{{- define "joulie.serve.tlsClientSecret" -}}
+{{- if eq .Values.serve.tls.mode "secrets" }}
+{{- required "serve.tls.clientSecret is required with serve.tls.mode=secrets" .Values.serve.tls.clientSecret }}
+{{- else }}
+{{- printf "%s-scheduler-client-tls" (include "joulie.fullname" . | trunc 42 | trimSuffix "-") }}
+{{- end }}
+{{- end }}
+
+{{/* Where the second scheduler (and NOTES.txt, for a default scheduler) finds the client certificate. */}}
+{{- define "joulie.scheduler.tlsDir" -}}/etc/joulie-extender-tls{{- end }}
+
+{{/* Whether the admission policies are rendered: auto = when the API server serves the kind. */}}
+{{- define "joulie.admissionPolicies" -}}
+{{- $want := .Values.admissionPolicies.enabled }}
+{{- if eq (toString $want) "auto" }}
+{{- if .Capabilities.APIVersions.Has "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy" }}true{{ else }}false{{ end }}
+{{- else if $want }}true{{ else }}false{{ end }}
 {{- end }}
