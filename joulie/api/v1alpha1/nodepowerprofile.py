@@ -8,6 +8,7 @@ from typing import Annotated, Any, Final, Literal
 
 from pydantic import ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 from pydantic.alias_generators import to_camel
+from pydantic.json_schema import JsonDict
 
 from joulie.api.labels import Profile
 from joulie.api.v1alpha1.common import (
@@ -30,7 +31,7 @@ def npp_name(node_name: str) -> str:
     return f"node-{node_name}"
 
 
-def _cel(rule: str, message: str) -> dict[str, str]:
+def _cel(rule: str, message: str) -> JsonDict:
     return {"rule": rule, "message": message}
 
 
