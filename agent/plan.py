@@ -200,11 +200,11 @@ def frequency_for_fraction(frac: float, cpu: CpuFreq) -> int:
 def ordered_min_max(min_key: str, max_key: str, cur_min: int, cur_max: int, new_min: int, new_max: int) -> list[Write]:
     """Writes moving (min, max) to (new_min, new_max) with min <= max after every step.
 
-    If the new minimum is above the current maximum, the maximum must move first;
-    otherwise the minimum moves first. Unchanged values are not written.
+    The maximum moves first, then the minimum, unless the new maximum is below the current
+    minimum: then the minimum must come down first. Unchanged values are not written.
     """
     order = [(max_key, cur_max, new_max), (min_key, cur_min, new_min)]
-    if new_min <= cur_max:
+    if new_max < cur_min:
         order.reverse()
     return [Write("sysfs", key, new) for key, cur, new in order if cur != new]
 
