@@ -81,8 +81,16 @@ def plan_governor(want: str, inv: Inventory) -> ControlPlan:
 # ---------------------------------------------------------------- EPP
 
 
-def plan_epp(want: int | str, inv: Inventory, governors: Mapping[int, str | None]) -> ControlPlan:
-    """EPP on every policy that has it; ``governors`` is each policy's governor after the governor control."""
+def plan_epp(
+    want: int | str, inv: Inventory, governors: Mapping[int, str | None], governor_requested: bool = False
+) -> ControlPlan:
+    """EPP on every policy that has it; ``governors`` is each policy's governor after the governor control.
+
+    intel_pstate pins EPP to ``performance`` under the performance governor and refuses other
+    values. When the profile asks for that governor too, the request contradicts itself: failed.
+    When the governor is the node's own (the profile leaves it as it is), EPP is skipped, with
+    the reason: the node's choice of governor stands.
+    """
     plan = ControlPlan("epp", str(want))
     cpus = [c for c in inv.cpus if c.epp is not None]
     plan.owned = {c.epp_file for c in cpus}
@@ -123,10 +131,11 @@ def plan_epp(want: int | str, inv: Inventory, governors: Mapping[int, str | None
                 accept.add(INTEL_EPP[want])
         governor = governors.get(c.cpu, c.governor)
         if intel and governor == "performance" and want not in ("performance", 0):
+            whose = "requested" if governor_requested else "node's own"
             return plan.refuse(
-                "failed",
-                f"intel_pstate refuses EPP {want!r} under the performance governor (cpu{c.cpu}); it pins EPP "
-                "to performance. Set spec.cpu.governor: powersave to use EPP",
+                "failed" if governor_requested else "skipped",
+                f"intel_pstate refuses EPP {want!r} under the performance governor ({whose}, cpu{c.cpu}); it "
+                "pins EPP to performance. Set spec.cpu.governor: powersave to use EPP",
             )
         plan.writes.append(Write("sysfs", c.epp_file, want, accept=frozenset(accept)))
     plan.summary = f"{want} on {_count(len(cpus), 'policy')}".replace("policys", "policies")

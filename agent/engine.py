@@ -328,7 +328,7 @@ class Engine:
                 if p.result is None:
                     governors = {c.cpu: value for c in inv.cpus}
             elif name == "epp":
-                p = plan_epp(value, inv, governors)
+                p = plan_epp(value, inv, governors, "governor" in wanted)
             elif name == "frequency":
                 p = plan_frequency(value, inv, originals, dvfs_max)
             elif name == "cstates":
@@ -391,7 +391,7 @@ class Engine:
         governor_failed = False
         for p in plans:
             if p.name == "epp" and governor_failed:
-                p = plan_epp(wanted["epp"], inv, {c.cpu: c.governor for c in inv.cpus})
+                p = plan_epp(wanted["epp"], inv, {c.cpu: c.governor for c in inv.cpus}, True)
             if p.result is not None:
                 out.append(self._control_status(p, p.result, p.message))
                 governor_failed = governor_failed or p.name == "governor"

@@ -156,6 +156,16 @@ def test_epp_under_performance_governor_fails_alone(sysroot, state_dir):
     assert r.status.cpu.controls_summary == "governor=performance epp=failed"
 
 
+def test_epp_under_the_nodes_own_performance_governor_is_skipped_with_the_reason(sysroot, state_dir):
+    intel_server(sysroot, cpus=2)
+    for c in range(2):
+        (sysroot / f"{CPU}/cpufreq/policy{c}/scaling_governor").write_text("performance\n")
+    r = make_engine(sysroot, state_dir).reconcile(profile(cpu={"epp": "balance_power"}))
+    st = controls(r.status)["epp"]
+    assert st.result == "skipped" and "(node's own, cpu0)" in st.message and "governor: powersave" in st.message
+    assert r.ok and read(sysroot, epp(0)) == "balance_performance"
+
+
 def test_numeric_epp_reads_back_as_its_name_on_intel(sysroot, state_dir):
     intel_server(sysroot, cpus=2)
 
