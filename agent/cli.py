@@ -35,11 +35,15 @@ def agent_settings(args: argparse.Namespace) -> AgentSettings:
         raise ConfigError("--min-cap-pct must be in (0, 100]")
     if args.package_max_watts is not None and args.package_max_watts <= 0:
         raise ConfigError("--package-max-watts must be positive")
+    if args.min_cap_watts <= 0:
+        raise ConfigError("--min-cap-watts must be positive")
+    if args.json and not args.inventory:
+        raise ConfigError("--json goes with --inventory")
     node = args.node_name
     if not node:
         if args.profile:
             node = _node_from_file(args.profile)
-        elif not args.restore:
+        elif not args.restore and not args.inventory:
             raise ConfigError("--node-name (env NODE_NAME) is required unless --profile is given")
     try:
         return AgentSettings(
@@ -50,10 +54,13 @@ def agent_settings(args: argparse.Namespace) -> AgentSettings:
             once=args.once,
             dry_run=args.dry_run,
             restore=args.restore,
+            inventory=args.inventory,
+            inventory_json=args.json,
             interval_seconds=args.interval,
             metrics_port=args.metrics_port,
             gpu=args.gpu,
             min_cap_pct=args.min_cap_pct,
+            min_cap_watts=args.min_cap_watts,
             strict_limits=args.strict_limits,
             package_max_watts=args.package_max_watts,
             kubeconfig=args.kubeconfig,
@@ -110,6 +117,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--restore", action="store_true", help="write the saved originals back and exit")
     p.add_argument(
+        "--inventory",
+        action="store_true",
+        help="print what this node supports (governors, EPP, C-states, uncore, frequency range, RAPL zones) "
+        "and exit; reads --sysfs-root only, needs no cluster",
+    )
+    p.add_argument(
+        "--json", action="store_true", help="with --inventory: JSON (status.capabilities) instead of a table"
+    )
+    p.add_argument(
         "--interval",
         type=float,
         default=env("JOULIE_AGENT_INTERVAL_SECONDS", d.interval_seconds, float),
@@ -135,6 +151,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=env("JOULIE_AGENT_MIN_CAP_PCT", d.min_cap_pct, float),
         help="refuse CPU caps below this %% of the package maximum when the hardware reports no "
         "minimum (env JOULIE_AGENT_MIN_CAP_PCT; default %(default)s)",
+    )
+    g.add_argument(
+        "--min-cap-watts",
+        type=float,
+        default=env("JOULIE_AGENT_MIN_CAP_WATTS", d.min_cap_watts, float),
+        help="refuse CPU caps below this many watts per package when the hardware reports neither a minimum "
+        "nor a maximum (env JOULIE_AGENT_MIN_CAP_WATTS; default %(default)s)",
     )
     g.add_argument(
         "--strict-limits",

@@ -13,23 +13,37 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from agent import plan as planning
 from agent.backends import http
 from agent.backends.nvml import Nvml
-from agent.inventory import CPU_DIR, POWERCAP, Inventory, discover
+from agent.controls import (
+    ControlPlan,
+    frequency_ceilings,
+    plan_cstates,
+    plan_epp,
+    plan_frequency,
+    plan_governor,
+    plan_uncore,
+)
+from agent.inventory import CPU_DIR, POWERCAP, Inventory, capabilities, discover
 from agent.metrics import AgentMetrics
 from agent.plan import CpuPlan, GpuPlan, Limits, Refusal
-from agent.state import OriginalsStore
+from agent.state import OriginalsStore, Value
 from agent.sysfs import Sysfs
-from agent.txn import ApplyResult, ChannelError, RestoreResult, SysfsChannel, apply_writes, restore
+from agent.txn import ApplyResult, Channel, ChannelError, RestoreResult, SysfsChannel, apply_writes, restore
 from joulie.api.v1alpha1 import (
     Condition,
+    ControlResult,
     ControlStatus,
     ControlStatuses,
     CpuCap,
     CpuControl,
+    CpuControlStatus,
     CpuStatus,
+    CStates,
+    FrequencyRange,
     GpuControl,
     GpuStatus,
     NodePowerProfile,
@@ -91,6 +105,15 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
+def _requested(name: str, value: Any) -> str:
+    return value.describe() if isinstance(value, FrequencyRange | CStates) else str(value)
+
+
+def controls_summary(controls: list[CpuControlStatus]) -> str:
+    """The ``kubectl get npp -o wide`` line: each control's value when applied, else its result."""
+    return " ".join(f"{c.name}={c.requested if c.result == 'applied' else c.result}" for c in controls)
+
+
 class Engine:
     def __init__(
         self,
@@ -109,7 +132,7 @@ class Engine:
         self.metrics = metrics or AgentMetrics()
         self.clock = clock
         self.drift_total = 0
-        self._targets: dict[str, int] = {}  # key -> value we last made true
+        self._targets: dict[str, Value] = {}  # key -> value we last made true
         self._conditions: list[Condition] = []
         self._last_status: NodePowerProfileStatus | None = None
         self._last_applied_time: datetime | None = None
@@ -118,9 +141,11 @@ class Engine:
 
     # ------------------------------------------------------------------ planning
 
-    def _cpu_plan(self, cpu: CpuCap | None, ctl: CpuControl, inv: Inventory) -> CpuPlan | Outcome | None:
+    def _cpu_plan(
+        self, cpu: CpuCap | None, ctl: CpuControl, inv: Inventory, ceilings: dict[int, int]
+    ) -> CpuPlan | Outcome | None:
         """A plan, an Outcome explaining why nothing can be planned, or None (nothing asked)."""
-        if cpu is None or (cpu.package_power_cap_watts is None and cpu.package_power_cap_pct_of_max is None):
+        if cpu is None or not cpu.has_cap:
             return None
         limits = self.config.limits
         planning.check_cpu_request(cpu)
@@ -135,7 +160,7 @@ class Engine:
                 return Outcome("rapl", "unsupported", f"no RAPL package zone under {self.fs.path(POWERCAP)}")
             return planning.plan_rapl(cpu, inv, limits)
         if inv.cpus or inv.cpu_problems:
-            p = planning.plan_dvfs(cpu, inv, limits)
+            p = planning.plan_dvfs(cpu, inv, limits, ceilings)
             if ctl.mode == "auto":
                 p.notes.insert(0, self._why_no_rapl(inv))
             return p
@@ -197,7 +222,7 @@ class Engine:
 
     # ------------------------------------------------------------------ applying
 
-    def _apply_host(self, channel, writes: list[planning.Write]) -> tuple[ApplyResult, int]:
+    def _apply_host(self, channel: Channel, writes: list[planning.Write]) -> tuple[ApplyResult, int]:
         result = apply_writes(channel, writes, None if self.config.dry_run else self.store, self.config.dry_run)
         drifted = 0
         if result.ok and not self.config.dry_run:
@@ -209,15 +234,19 @@ class Engine:
             self.metrics.writes.labels(channel=channel.name).inc(len(result.written))
         return result, drifted
 
-    def _restore_prefix(self, channel, prefix: str) -> None:
-        """Undo another backend's writes (e.g. DVFS after RAPL became writable)."""
-        if any(k.startswith(prefix) for k in self.store.originals(channel.name)):
-            res = restore(channel, self.store, self.config.dry_run, prefix)
+    def _restore_keys(self, channel: Channel, keys: set[str]) -> None:
+        """Put back originals nothing asks for any more (a backend switched, a control removed)."""
+        if keys:
+            res = restore(channel, self.store, self.config.dry_run, keys)
             self.metrics.restores.inc(len(res.restored))
             for k in res.restored:
                 self._targets.pop(k, None)
+            if res.failed:
+                log.error("restoring originals failed", extra={"failed": res.failed})
 
-    def _apply_cpu(self, p: CpuPlan, ctl: CpuControl, inv: Inventory, cap: CpuCap) -> tuple[Outcome, int, int]:
+    def _apply_cpu(
+        self, p: CpuPlan, ctl: CpuControl, inv: Inventory, cap: CpuCap, ceilings: dict[int, int]
+    ) -> tuple[Outcome, int, int]:
         if p.backend == "http":
             return self._post_http(ctl.endpoint or "", ctl.timeout_seconds, "cpu", p), 0, 0
         result, drifted = self._apply_host(self.sysfs, p.writes)
@@ -225,14 +254,15 @@ class Engine:
             log.warning("RAPL write failed; trying the DVFS fallback", extra={"error": result.error})
             rapl_error = result.error
             try:
-                dvfs = planning.plan_dvfs(cap, inv, self.config.limits)
+                dvfs = planning.plan_dvfs(cap, inv, self.config.limits, ceilings)
             except Refusal as exc:
                 return Outcome("rapl", "failed", f"{rapl_error}; DVFS fallback refused: {exc.message}"), 0, 0
             dvfs.notes.insert(0, f"RAPL write failed ({rapl_error}); using the DVFS fallback")
-            p.backend, p.writes, p.max_freq_khz, p.throttle_pct, p.notes = (
+            p.backend, p.writes, p.max_freq_khz, p.max_targets, p.throttle_pct, p.notes = (
                 "dvfs",
                 dvfs.writes,
                 dvfs.max_freq_khz,
+                dvfs.max_targets,
                 dvfs.throttle_pct,
                 dvfs.notes + p.notes,
             )
@@ -240,14 +270,13 @@ class Engine:
             result, drifted = self._apply_host(self.sysfs, p.writes)
         if not result.ok:
             return Outcome(p.backend, "failed", f"nothing changed: {result.error}"), 0, 0
-        if not self.config.dry_run:
-            self._restore_prefix(self.sysfs, CPU_DIR if p.backend == "rapl" else POWERCAP)
         observed: dict[str, str] = {}
         if p.backend == "rapl":
             for zone, _ in p.packages:
                 key = f"{POWERCAP}/{zone}/constraint_0_power_limit_uw"
-                if key in result.observed:
-                    observed[zone] = f"{result.observed[key] / 1e6:g} W"
+                value = result.observed.get(key)
+                if isinstance(value, int):
+                    observed[zone] = f"{value / 1e6:g} W"
             summary = ", ".join(f"{z} {w:g} W" for z, w in p.packages)
         else:
             freqs = sorted({v for k, v in result.observed.items() if k.endswith("scaling_max_freq")})
@@ -264,7 +293,7 @@ class Engine:
         result, drifted = self._apply_host(self.nvml, p.writes)
         if not result.ok:
             return Outcome("nvml", "failed", f"nothing changed: {result.error}"), 0, 0
-        observed = {k: f"{v / 1000:g} W" for k, v in result.observed.items()}
+        observed = {k: f"{v / 1000:g} W" for k, v in result.observed.items() if isinstance(v, int)}
         verb = "would apply" if self.config.dry_run else "applied"
         msg = "; ".join([f"nvml: {verb} {p.cap_watts_per_gpu:g} W on {p.gpus} GPU(s)", *p.notes])
         return Outcome("nvml", "applied", msg, observed), len(result.written), drifted
@@ -285,6 +314,108 @@ class Engine:
         if not out.ok:
             return Outcome("http", "failed", f"{body['action']}: {out.message}")
         return Outcome("http", "applied", f"http: {body['action']} accepted ({out.message})", observed)
+
+    # ------------------------------------------------------------------ controls beyond the cap
+
+    def _control_plans(self, wanted: dict[str, Any], inv: Inventory, dvfs_max: dict[int, int]) -> list[ControlPlan]:
+        """Every requested control, planned in apply order (governor, epp, frequency, cstates, uncore)."""
+        originals = self.store.originals("sysfs")
+        plans: list[ControlPlan] = []
+        governors: dict[int, str | None] = {c.cpu: c.governor for c in inv.cpus}
+        for name, value in wanted.items():
+            if name == "governor":
+                p = plan_governor(value, inv)
+                if p.result is None:
+                    governors = {c.cpu: value for c in inv.cpus}
+            elif name == "epp":
+                p = plan_epp(value, inv, governors, "governor" in wanted)
+            elif name == "frequency":
+                p = plan_frequency(value, inv, originals, dvfs_max)
+            elif name == "cstates":
+                p = plan_cstates(value, inv, originals)
+            else:
+                p = plan_uncore(value, inv, originals)
+            plans.append(p)
+        return plans
+
+    def _save_originals(self, cpu_plan: CpuPlan | Outcome | None, plans: list[ControlPlan]) -> None:
+        """Persist the original of every value this pass may change, before its first write.
+
+        Saving them all at once (not control by control) is what lets a crash between two
+        controls' writes still restore both, and it catches a side effect: switching the
+        governor makes intel_pstate change EPP, so EPP's original must be read first.
+        """
+        writes = [w for p in plans for w in p.writes]
+        if isinstance(cpu_plan, CpuPlan) and cpu_plan.backend in ("rapl", "dvfs"):
+            writes = cpu_plan.writes + writes
+        governor_changes = False
+        values: list[tuple[str, str, Value]] = []
+        for w in writes:
+            try:
+                current = self.sysfs.read(w.key)
+            except ChannelError:
+                continue  # the control's own transaction reports it
+            if not w.matches(current):
+                values.append(("sysfs", w.key, current))
+                governor_changes = governor_changes or w.key.endswith("/scaling_governor")
+        if governor_changes:
+            for p in plans:
+                if p.name != "epp":
+                    continue
+                for key in sorted(p.owned):
+                    try:
+                        values.append(("sysfs", key, self.sysfs.read(key)))
+                    except ChannelError:
+                        continue
+        self.store.save(values)
+
+    @staticmethod
+    def _cap_keys(cpu_plan: CpuPlan | Outcome | None, outcome: Outcome | None, inv: Inventory) -> set[str]:
+        """Files the cap holds this pass: its backend's, or every cap file when it did not apply."""
+        if cpu_plan is None:
+            return set()
+        powercap = {k for z in inv.packages for k in (z.limit_file, z.enabled_file)}
+        cpufreq = {k for c in inv.cpus for k in (c.min_file, c.max_file)}
+        if outcome is not None and outcome.result == "applied" and outcome.backend == "rapl":
+            return powercap
+        if outcome is not None and outcome.result == "applied" and outcome.backend == "dvfs":
+            return cpufreq
+        return powercap | cpufreq
+
+    def _apply_controls(
+        self, plans: list[ControlPlan], wanted: dict[str, Any], inv: Inventory
+    ) -> tuple[list[CpuControlStatus], int, int]:
+        """Apply each control in its own transaction; one failing leaves the others applied."""
+        out: list[CpuControlStatus] = []
+        wrote = drifted = 0
+        governor_failed = False
+        for p in plans:
+            if p.name == "epp" and governor_failed:
+                p = plan_epp(wanted["epp"], inv, {c.cpu: c.governor for c in inv.cpus}, True)
+            if p.result is not None:
+                out.append(self._control_status(p, p.result, p.message))
+                governor_failed = governor_failed or p.name == "governor"
+                continue
+            result, d = self._apply_host(self.sysfs, p.writes)
+            if not result.ok:
+                out.append(self._control_status(p, "failed", f"nothing changed: {result.error}"))
+                governor_failed = governor_failed or p.name == "governor"
+                continue
+            wrote, drifted = wrote + len(result.written), drifted + d
+            verb = "would apply" if self.config.dry_run else None
+            out.append(self._control_status(p, "applied", verb))
+        return out, wrote, drifted
+
+    @staticmethod
+    def _control_status(p: ControlPlan, result: ControlResult, message: str | None) -> CpuControlStatus:
+        parts = [m for m in (message, *p.notes) if m]
+        return CpuControlStatus(
+            name=p.name,
+            requested=p.requested,
+            applied=p.summary if result == "applied" else None,
+            result=result,
+            message="; ".join(parts) or None,
+        )
 
     # ------------------------------------------------------------------ the pass
 
@@ -318,15 +449,23 @@ class Engine:
     def _apply(self, profile: NodePowerProfile, controls: TelemetryControls, generation: int | None) -> PassResult:
         cpu_ctl, gpu_ctl = controls.cpu or CpuControl(), controls.gpu or GpuControl()
         inv = discover(self.fs)
-        cpu_plan = self._cpu_plan(profile.spec.cpu, cpu_ctl, inv)  # Refusal propagates: nothing written yet
+        cpu = profile.spec.cpu
+        wanted = cpu.controls() if cpu is not None else {}
+        host_controls = cpu_ctl.type == "host"
+        ceilings = frequency_ceilings(wanted.get("frequency"), inv) if host_controls else {}
+        cpu_plan = self._cpu_plan(cpu, cpu_ctl, inv, ceilings)  # Refusal propagates: nothing written yet
         gpu_plan = self._gpu_plan(profile, gpu_ctl)
         wrote = drifted = 0
         outcomes: dict[str, Outcome | None] = {}
         cpu_status = gpu_status = None
+        dvfs_max = cpu_plan.max_targets if isinstance(cpu_plan, CpuPlan) and cpu_plan.backend == "dvfs" else {}
+        plans = self._control_plans(wanted, inv, dvfs_max) if host_controls else []
+        if not self.config.dry_run:
+            self._save_originals(cpu_plan, plans)
 
         if isinstance(cpu_plan, CpuPlan):
-            assert profile.spec.cpu is not None
-            outcome, n, d = self._apply_cpu(cpu_plan, cpu_ctl, inv, profile.spec.cpu)
+            assert cpu is not None
+            outcome, n, d = self._apply_cpu(cpu_plan, cpu_ctl, inv, cpu, ceilings)
             wrote, drifted = wrote + n, drifted + d
             outcomes["cpu"] = outcome
             if not outcome.failed:
@@ -339,11 +478,36 @@ class Engine:
                 )
         else:
             outcomes["cpu"] = cpu_plan
-            if cpu_plan is None and not self.config.dry_run:
-                self._restore_prefix(self.sysfs, "")  # no CPU cap asked: hardware defaults
+        if not self.config.dry_run:
+            in_use = self._cap_keys(cpu_plan, outcomes["cpu"], inv) | {k for p in plans for k in p.owned}
+            self._restore_keys(self.sysfs, set(self.store.originals(self.sysfs.name)) - in_use)
+        if isinstance(cpu_plan, CpuPlan) and cpu_plan.backend == "dvfs" and cpu_plan.max_targets != dvfs_max:
+            plans = [  # the cap fell back to DVFS while applying: keep the frequency control below it
+                plan_frequency(wanted["frequency"], inv, self.store.originals("sysfs"), cpu_plan.max_targets)
+                if p.name == "frequency"
+                else p
+                for p in plans
+            ]
+        control_results, n, d = self._apply_controls(plans, wanted, inv)
+        wrote, drifted = wrote + n, drifted + d
+        if not host_controls:
+            control_results = [
+                CpuControlStatus(
+                    name=name,
+                    requested=_requested(name, value),
+                    result="skipped",
+                    message=f"CPU controls beyond the cap need controls.cpu.type host; the TelemetryProfile "
+                    f"sets {cpu_ctl.type}",
+                )
+                for name, value in wanted.items()
+            ]
         if cpu_status is None:
             backend = outcomes["cpu"].backend if outcomes["cpu"] else "none"
             cpu_status = CpuStatus(backend=backend if backend in ("rapl", "dvfs", "http") else "none")
+        if control_results:
+            cpu_status = cpu_status.model_copy(
+                update={"controls": control_results, "controls_summary": controls_summary(control_results)}
+            )
 
         if isinstance(gpu_plan, GpuPlan):
             outcome, n, d = self._apply_gpu(gpu_plan, gpu_ctl)
@@ -373,15 +537,30 @@ class Engine:
             self.metrics.drift.inc(drifted)
             log.warning("caps found reverted and re-applied", extra={"values": drifted, "total": self.drift_total})
         failures = {r: o for r, o in outcomes.items() if o is not None and o.failed}
+        failed_controls = [c for c in control_results if c.result == "failed"]
         now = self.clock()
         changed = wrote or self._last_applied_time is None or self._last_key != (generation, profile.spec)
-        if changed and not failures:
+        if changed and not failures and not failed_controls:
             self._last_applied_time = now
         self._last_key = (generation, profile.spec)
-        summary = "; ".join(o.message for o in outcomes.values() if o is not None) or "no cap requested"
-        if failures:
-            reason = "ApplyFailed" if any(o.result == "failed" for o in failures.values()) else "Unsupported"
-            fail_msg = "; ".join(f"{r}: {o.message}" for r, o in failures.items())
+        control_notes = [f"{c.name}: {c.result}" + (f" ({c.message})" if c.message else "") for c in control_results]
+        summary = (
+            "; ".join([*(o.message for o in outcomes.values() if o is not None), *control_notes])
+            or "no cap or control requested"
+        )
+        if failures or failed_controls:
+            reason = (
+                "ApplyFailed"
+                if failed_controls or any(o.result == "failed" for o in failures.values())
+                else "Unsupported"
+            )
+            fail_parts = [f"{r}: {o.message}" for r, o in failures.items()]
+            if failed_controls:
+                names = ", ".join(c.name for c in failed_controls)
+                fail_parts.append(
+                    f"controls failed: {names} (" + "; ".join(f"{c.name}: {c.message}" for c in failed_controls) + ")"
+                )
+            fail_msg = "; ".join(fail_parts)
             self._conditions = set_condition(self._conditions, "Applied", False, reason, fail_msg, generation, now)
             self._conditions = set_condition(self._conditions, "Degraded", True, reason, fail_msg, generation, now)
         else:
@@ -404,26 +583,28 @@ class Engine:
             gpu=gpu_status,
             last_applied_time=self._last_applied_time,
             drift_corrections=self.drift_total,
+            capabilities=capabilities(inv),
             conditions=list(self._conditions),
         )
         self._last_status = status
         control = ControlStatuses(
             cpu=self._control("cpu", outcomes.get("cpu"), now), gpu=self._control("gpu", outcomes.get("gpu"), now)
         )
-        level = logging.WARNING if failures else logging.INFO
-        if wrote or failures or drifted:
+        ok = not failures and not failed_controls
+        if wrote or not ok or drifted:
             log.log(
-                level,
-                "profile applied" if not failures else "profile not fully applied",
+                logging.INFO if ok else logging.WARNING,
+                "profile applied" if ok else "profile not fully applied",
                 extra={
                     "profile": profile.spec.profile,
                     "wrote": wrote,
                     "drifted": drifted,
                     "summary": summary,
-                    "failures": {r: o.message for r, o in failures.items()},
+                    "failures": {r: o.message for r, o in failures.items()}
+                    | {c.name: c.message or "" for c in failed_controls},
                 },
             )
-        return PassResult(status=status, control=control, ok=not failures, wrote=wrote, drifted=drifted)
+        return PassResult(status=status, control=control, ok=ok, wrote=wrote, drifted=drifted)
 
     def _gpu_count(self) -> int:
         try:
@@ -465,6 +646,7 @@ class Engine:
             gpu=prev.gpu if prev else None,
             last_applied_time=self._last_applied_time,
             drift_corrections=self.drift_total,
+            capabilities=prev.capabilities if prev else None,
             conditions=list(self._conditions),
         )
         return PassResult(status=status, control=None, ok=False)

@@ -1,25 +1,39 @@
-"""What the node's power interfaces report: RAPL powercap zones and cpufreq policies.
+"""What the node's power interfaces report: RAPL zones, cpufreq policies, cpuidle states, uncore dies.
 
 Discovery reads, never writes. An attribute that cannot be parsed is reported as a
-problem of its zone or CPU, so the planner can refuse instead of guessing.
+problem of its zone, CPU or control, so the planner can refuse instead of guessing; a
+value no hardware could report (a package maximum of 1e24 W) is such a problem too.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
 
 from agent.sysfs import Sysfs, SysfsError
+from joulie.api.v1alpha1 import (
+    CStateInfo,
+    FrequencyInfo,
+    NodeCapabilities,
+    RaplZoneInfo,
+    UncoreDie,
+)
 
 POWERCAP = "class/powercap"
 CPU_DIR = "devices/system/cpu"
+UNCORE_DIR = f"{CPU_DIR}/intel_uncore_frequency"
+CPUIDLE_DRIVER = f"{CPU_DIR}/cpuidle/current_driver"
+
+MAX_PLAUSIBLE_PACKAGE_UW = 10_000 * 1_000_000
+"""No CPU package draws 10 kW; a larger ``constraint_0_max_power_uw`` is a firmware or driver bug."""
 
 # Top-level RAPL zones are ``intel-rapl:N`` (AMD CPUs use the same driver name);
 # ``intel-rapl:N:M`` are core/uncore/dram sub-zones and never get a package cap.
 _TOP_ZONE = re.compile(r"^intel-rapl:(\d+)$")
 _SUB_ZONE = re.compile(r"^intel-rapl:(\d+):(\d+)$")
 _CPU = re.compile(r"^cpu(\d+)$")
+_STATE = re.compile(r"^state(\d+)$")
+_DIE = re.compile(r"^package_(\d+)_die_(\d+)$")
 
 
 @dataclass(frozen=True)
@@ -63,10 +77,24 @@ class CpuFreq:
     scaling_max_khz: int
     available_khz: tuple[int, ...] | None
     writable: bool
+    driver: str | None = None
+    governor: str | None = None
+    governors: tuple[str, ...] | None = None
+    epp: str | None = None
+    """energy_performance_preference as read (a name, or a number on intel_pstate); None: no EPP file."""
+    epp_values: tuple[str, ...] | None = None
 
     @property
     def dir(self) -> str:
         return f"{CPU_DIR}/cpu{self.cpu}/cpufreq"
+
+    @property
+    def governor_file(self) -> str:
+        return f"{self.dir}/scaling_governor"
+
+    @property
+    def epp_file(self) -> str:
+        return f"{self.dir}/energy_performance_preference"
 
     @property
     def min_file(self) -> str:
@@ -77,14 +105,63 @@ class CpuFreq:
         return f"{self.dir}/scaling_max_freq"
 
 
+@dataclass(frozen=True)
+class IdleState:
+    """One cpuidle state of one CPU; ``disabled`` is the ``disable`` attribute (1 = disabled)."""
+
+    cpu: int
+    index: int
+    name: str
+    latency_us: int
+    disabled: int
+    desc: str | None = None
+
+    @property
+    def disable_file(self) -> str:
+        return f"{CPU_DIR}/cpu{self.cpu}/cpuidle/state{self.index}/disable"
+
+
+@dataclass(frozen=True)
+class UncoreFreq:
+    """One Intel uncore frequency domain (``package_XX_die_YY``); kHz as sysfs has them."""
+
+    name: str
+    initial_min_khz: int
+    initial_max_khz: int
+    min_khz: int
+    max_khz: int
+
+    @property
+    def dir(self) -> str:
+        return f"{UNCORE_DIR}/{self.name}"
+
+    @property
+    def min_file(self) -> str:
+        return f"{self.dir}/min_freq_khz"
+
+    @property
+    def max_file(self) -> str:
+        return f"{self.dir}/max_freq_khz"
+
+
 @dataclass
 class Inventory:
     """Everything discovery found, plus what it could not read (``*_problems``)."""
 
     zones: list[RaplZone] = field(default_factory=list)
     cpus: list[CpuFreq] = field(default_factory=list)
+    idle_states: list[IdleState] = field(default_factory=list)
+    uncore: list[UncoreFreq] = field(default_factory=list)
+    online_cpus: int = 0
+    cpuidle_driver: str | None = None
     rapl_problems: list[str] = field(default_factory=list)
     cpu_problems: list[str] = field(default_factory=list)
+    """cpufreq limits that could not be read (the DVFS fallback and the frequency control refuse)."""
+    control_problems: dict[str, list[str]] = field(default_factory=dict)
+    """Per control (governor, epp, cstates, uncore): attributes that could not be read."""
+
+    def problem(self, control: str, message: str) -> None:
+        self.control_problems.setdefault(control, []).append(message)
 
     @property
     def packages(self) -> list[RaplZone]:
@@ -110,10 +187,7 @@ def _zone_sort_key(zone: str) -> tuple[int, ...]:
 
 
 def discover_rapl(fs: Sysfs, inv: Inventory) -> None:
-    base = fs.path(POWERCAP)
-    if not base.is_dir():
-        return
-    names = [n for n in os.listdir(base) if _TOP_ZONE.match(n) or _SUB_ZONE.match(n)]
+    names = [n for n in fs.listdir(POWERCAP) if _TOP_ZONE.match(n) or _SUB_ZONE.match(n)]
     for zone in sorted(names, key=_zone_sort_key):
         d = f"{POWERCAP}/{zone}"
         try:
@@ -121,13 +195,23 @@ def discover_rapl(fs: Sysfs, inv: Inventory) -> None:
             if not fs.exists(f"{d}/constraint_0_power_limit_uw"):
                 continue  # a zone with energy counters only: nothing to cap
             enabled = _optional_int(fs, f"{d}/enabled")
+            max_uw = _optional_int(fs, f"{d}/constraint_0_max_power_uw") or None
+            min_uw = _optional_int(fs, f"{d}/constraint_0_min_power_uw")
+            if _TOP_ZONE.match(zone) and max_uw is not None and not 0 < max_uw <= MAX_PLAUSIBLE_PACKAGE_UW:
+                raise SysfsError(
+                    0,
+                    f"constraint_0_max_power_uw is {max_uw / 1e6:g} W, not a plausible package maximum "
+                    f"(above {MAX_PLAUSIBLE_PACKAGE_UW / 1e6:g} W): firmware or driver bug, caps not trusted",
+                )
+            if _TOP_ZONE.match(zone) and min_uw is not None and (min_uw < 0 or (max_uw and min_uw > max_uw)):
+                raise SysfsError(0, f"constraint_0_min_power_uw is {min_uw / 1e6:g} W, outside [0, maximum]")
             inv.zones.append(
                 RaplZone(
                     zone=zone,
                     name=name,
                     limit_uw=fs.read_int(f"{d}/constraint_0_power_limit_uw"),
-                    max_power_uw=_optional_int(fs, f"{d}/constraint_0_max_power_uw") or None,
-                    min_power_uw=_optional_int(fs, f"{d}/constraint_0_min_power_uw"),
+                    max_power_uw=max_uw,
+                    min_power_uw=min_uw,
                     enabled=None if enabled is None else bool(enabled),
                     limit_writable=fs.writable(f"{d}/constraint_0_power_limit_uw"),
                     has_energy=fs.exists(f"{d}/energy_uj"),
@@ -138,20 +222,40 @@ def discover_rapl(fs: Sysfs, inv: Inventory) -> None:
                 inv.rapl_problems.append(f"RAPL zone {zone}: {exc.strerror or exc}")
 
 
-def discover_cpufreq(fs: Sysfs, inv: Inventory) -> None:
-    base = fs.path(CPU_DIR)
-    if not base.is_dir():
-        return
+def _cpu_numbers(fs: Sysfs) -> list[int]:
+    return sorted(int(m.group(1)) for n in fs.listdir(CPU_DIR) if (m := _CPU.match(n)))
+
+
+def _optional_text(fs: Sysfs, rel: str) -> str | None:
+    return fs.read(rel) if fs.exists(rel) else None
+
+
+def _optional_words(fs: Sysfs, rel: str) -> tuple[str, ...] | None:
+    return tuple(fs.read_words(rel)) if fs.exists(rel) else None
+
+
+def discover_cpufreq(fs: Sysfs, inv: Inventory, cpus: list[int]) -> None:
     seen: set[str] = set()
-    cpus = sorted(int(m.group(1)) for n in os.listdir(base) if (m := _CPU.match(n)))
     for cpu in cpus:
         d = f"{CPU_DIR}/cpu{cpu}/cpufreq"
-        if not fs.path(d).is_dir():
+        real = fs.real_dir(d)
+        if real is None:
             continue
-        real = os.path.realpath(fs.path(d))
         if real in seen:
             continue  # CPUs sharing one policy directory: write it once
         seen.add(real)
+        extras: dict[str, object] = {}
+        for control, attr, key, reader in (
+            ("frequency", "driver", "scaling_driver", _optional_text),
+            ("governor", "governor", "scaling_governor", _optional_text),
+            ("governor", "governors", "scaling_available_governors", _optional_words),
+            ("epp", "epp", "energy_performance_preference", _optional_text),
+            ("epp", "epp_values", "energy_performance_available_preferences", _optional_words),
+        ):
+            try:
+                extras[attr] = reader(fs, f"{d}/{key}")
+            except SysfsError as exc:
+                inv.problem(control, f"cpu{cpu} {key}: {exc.strerror or exc}")
         try:
             avail_rel = f"{d}/scaling_available_frequencies"
             avail = tuple(sorted(fs.read_ints(avail_rel))) if fs.exists(avail_rel) else None
@@ -164,18 +268,115 @@ def discover_cpufreq(fs: Sysfs, inv: Inventory) -> None:
                     scaling_max_khz=fs.read_int(f"{d}/scaling_max_freq"),
                     available_khz=avail or None,
                     writable=fs.writable(f"{d}/scaling_max_freq") and fs.writable(f"{d}/scaling_min_freq"),
+                    **extras,  # type: ignore[arg-type]
                 )
             )
         except SysfsError as exc:
             inv.cpu_problems.append(f"cpufreq of cpu{cpu}: {exc.strerror or exc}")
 
 
+def discover_cpuidle(fs: Sysfs, inv: Inventory, cpus: list[int]) -> None:
+    try:
+        inv.cpuidle_driver = _optional_text(fs, CPUIDLE_DRIVER)
+    except SysfsError as exc:
+        inv.problem("cstates", f"{CPUIDLE_DRIVER}: {exc.strerror or exc}")
+    for cpu in cpus:
+        base = f"{CPU_DIR}/cpu{cpu}/cpuidle"
+        states = sorted(int(m.group(1)) for n in fs.listdir(base) if (m := _STATE.match(n)))
+        for k in states:
+            d = f"{base}/state{k}"
+            try:
+                inv.idle_states.append(
+                    IdleState(
+                        cpu=cpu,
+                        index=k,
+                        name=fs.read(f"{d}/name"),
+                        latency_us=fs.read_int(f"{d}/latency"),
+                        disabled=fs.read_int(f"{d}/disable") if fs.exists(f"{d}/disable") else 0,
+                        desc=_optional_text(fs, f"{d}/desc"),
+                    )
+                )
+            except SysfsError as exc:
+                inv.problem("cstates", f"cpu{cpu} state{k}: {exc.strerror or exc}")
+
+
+def discover_uncore(fs: Sysfs, inv: Inventory) -> None:
+    names = sorted(n for n in fs.listdir(UNCORE_DIR) if _DIE.match(n))
+    for name in names:
+        d = f"{UNCORE_DIR}/{name}"
+        try:
+            die = UncoreFreq(
+                name=name,
+                initial_min_khz=fs.read_int(f"{d}/initial_min_freq_khz"),
+                initial_max_khz=fs.read_int(f"{d}/initial_max_freq_khz"),
+                min_khz=fs.read_int(f"{d}/min_freq_khz"),
+                max_khz=fs.read_int(f"{d}/max_freq_khz"),
+            )
+        except SysfsError as exc:
+            inv.problem("uncore", f"uncore {name}: {exc.strerror or exc}")
+            continue
+        if not 0 < die.initial_min_khz <= die.initial_max_khz:
+            inv.problem("uncore", f"uncore {name}: initial range {die.initial_min_khz}-{die.initial_max_khz} kHz")
+            continue
+        inv.uncore.append(die)
+
+
 def discover(fs: Sysfs) -> Inventory:
-    """Read every RAPL zone and cpufreq policy under the sysfs root."""
+    """Read every RAPL zone, cpufreq policy, cpuidle state and uncore die under the sysfs root."""
     inv = Inventory()
     discover_rapl(fs, inv)
-    discover_cpufreq(fs, inv)
+    cpus = _cpu_numbers(fs)
+    inv.online_cpus = len(cpus)
+    discover_cpufreq(fs, inv, cpus)
+    discover_cpuidle(fs, inv, cpus)
+    discover_uncore(fs, inv)
     return inv
+
+
+def _mhz(khz: int) -> int:
+    return round(khz / 1000)
+
+
+def capabilities(inv: Inventory) -> NodeCapabilities:
+    """What the node supports, in the API's units (MHz, W): for status.capabilities and --inventory."""
+    cpus = inv.cpus
+    governors = sorted({g for c in cpus for g in (c.governors or ())}) or None
+    epp = [v for v in dict.fromkeys(v for c in cpus for v in (c.epp_values or ()))] or None
+    avail = sorted({f for c in cpus for f in (c.available_khz or ())})
+    drivers = sorted({c.driver for c in cpus if c.driver})
+    states: dict[str, CStateInfo] = {}
+    for s in inv.idle_states:
+        known = states.get(s.name)
+        if known is None or s.latency_us > known.latency_us:
+            states[s.name] = CStateInfo(name=s.name, latency_us=s.latency_us, description=s.desc)
+    return NodeCapabilities(
+        cpus=inv.online_cpus,
+        scaling_driver=",".join(drivers) or None,
+        frequency=FrequencyInfo(
+            min_mhz=_mhz(min(c.cpuinfo_min_khz for c in cpus)), max_mhz=_mhz(max(c.cpuinfo_max_khz for c in cpus))
+        )
+        if cpus
+        else None,
+        available_frequencies_mhz=[_mhz(f) for f in avail] or None,
+        governors=governors,
+        epp=epp,
+        cpuidle_driver=inv.cpuidle_driver,
+        cstates=sorted(states.values(), key=lambda s: (s.latency_us, s.name)) or None,
+        uncore=[
+            UncoreDie(die=u.name, min_mhz=_mhz(u.initial_min_khz), max_mhz=_mhz(u.initial_max_khz)) for u in inv.uncore
+        ]
+        or None,
+        rapl_zones=[
+            RaplZoneInfo(
+                zone=z.zone,
+                name=z.name,
+                max_watts=z.max_power_uw / 1e6 if z.max_power_uw else None,
+                writable=z.limit_writable,
+            )
+            for z in inv.packages
+        ]
+        or None,
+    )
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,12 @@ half-capped.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
 from agent.inventory import CpuFreq, GpuDevice, Inventory, RaplZone
+from agent.state import Value
 from joulie.api.v1alpha1 import CpuCap, GpuPowerCap
 
 # RAPL limits are stored in power units of 1/8 W or finer; a read-back within this
@@ -36,6 +38,8 @@ class Limits:
     min_cap_pct: float = 10.0
     """Floor (percent of the maximum) when the hardware exposes no minimum: RAPL
     has none, and a cap far below the package's idle power stalls the node."""
+    min_cap_watts: float = 10.0
+    """Absolute floor per package when the hardware reports neither a minimum nor a maximum."""
     strict: bool = False
     """Refuse caps above the maximum instead of clamping them to it."""
     package_max_watts: float | None = None
@@ -44,12 +48,23 @@ class Limits:
 
 @dataclass(frozen=True)
 class Write:
-    """Set ``key`` of ``channel`` (``sysfs`` or ``nvml``) to ``value``."""
+    """Set ``key`` of ``channel`` (``sysfs`` or ``nvml``) to ``value``.
+
+    A read-back within ``tolerance`` (integers) or equal to one of ``accept`` (what the
+    kernel shows for the value written, e.g. ``balance_power`` after writing EPP 192) is
+    the value written.
+    """
 
     channel: Literal["sysfs", "nvml"]
     key: str
-    value: int
+    value: Value
     tolerance: int = 0
+    accept: frozenset[Value] = frozenset()
+
+    def matches(self, current: Value) -> bool:
+        if isinstance(current, int) and isinstance(self.value, int):
+            return abs(current - self.value) <= self.tolerance
+        return current == self.value or current in self.accept
 
 
 @dataclass
@@ -59,6 +74,8 @@ class CpuPlan:
     packages: list[tuple[str, float]] = field(default_factory=list)  # (zone, watts)
     cap_watts: float | None = None
     max_freq_khz: int | None = None
+    max_targets: dict[int, int] = field(default_factory=dict)
+    """DVFS: scaling_max_freq per policy (the frequency control keeps below it)."""
     throttle_pct: float | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -101,12 +118,13 @@ def _bounded(
     return target
 
 
-def _zone_floor_uw(zone: RaplZone, limits: Limits) -> int | None:
+def _zone_floor_uw(zone: RaplZone, limits: Limits) -> int:
+    """The lowest cap a zone accepts: the hardware minimum, else a share of its maximum, else an absolute floor."""
     if zone.min_power_uw:
         return zone.min_power_uw
     if zone.max_power_uw:
         return math.ceil(zone.max_power_uw * limits.min_cap_pct / 100)
-    return None
+    return math.ceil(limits.min_cap_watts * 1e6)
 
 
 def plan_rapl(cap: CpuCap, inv: Inventory, limits: Limits) -> CpuPlan:
@@ -182,30 +200,41 @@ def frequency_for_fraction(frac: float, cpu: CpuFreq) -> int:
 def ordered_min_max(min_key: str, max_key: str, cur_min: int, cur_max: int, new_min: int, new_max: int) -> list[Write]:
     """Writes moving (min, max) to (new_min, new_max) with min <= max after every step.
 
-    If the new minimum is above the current maximum, the maximum must move first;
-    otherwise the minimum moves first. Unchanged values are not written.
+    The maximum moves first, then the minimum, unless the new maximum is below the current
+    minimum: then the minimum must come down first. Unchanged values are not written.
     """
     order = [(max_key, cur_max, new_max), (min_key, cur_min, new_min)]
-    if new_min <= cur_max:
+    if new_max < cur_min:
         order.reverse()
     return [Write("sysfs", key, new) for key, cur, new in order if cur != new]
 
 
-def plan_dvfs(cap: CpuCap, inv: Inventory, limits: Limits) -> CpuPlan:
-    """``scaling_max_freq`` on every CPU for the cap fraction; lowers ``scaling_min_freq`` only if needed."""
+def plan_dvfs(cap: CpuCap, inv: Inventory, limits: Limits, ceilings: Mapping[int, int] | None = None) -> CpuPlan:
+    """``scaling_max_freq`` on every CPU for the cap fraction; lowers ``scaling_min_freq`` only if needed.
+
+    ``ceilings`` are the maxima ``spec.cpu.frequency`` asks for, per policy: the lower of the
+    two maxima wins, so the cap and the frequency control never fight over the file.
+    """
     if inv.cpu_problems:
         raise Refusal("HardwareUnreadable", "; ".join(inv.cpu_problems))
     plan = CpuPlan(backend="dvfs")
     reference = inv.package_max_watts() or limits.package_max_watts
     frac = cap_fraction(cap, reference, limits, plan.notes)
     targets = []
+    lowered = 0
     for cpu in inv.cpus:
         target = frequency_for_fraction(frac, cpu)
+        ceiling = (ceilings or {}).get(cpu.cpu)
+        if ceiling is not None and ceiling < target:
+            target, lowered = ceiling, lowered + 1
         targets.append(target)
+        plan.max_targets[cpu.cpu] = target
         new_min = min(cpu.scaling_min_khz, target)
         plan.writes += ordered_min_max(
             cpu.min_file, cpu.max_file, cpu.scaling_min_khz, cpu.scaling_max_khz, new_min, target
         )
+    if lowered:
+        plan.notes.append(f"spec.cpu.frequency's lower maximum wins on {lowered} CPU(s)")
     plan.max_freq_khz = max(targets) if targets else None
     plan.throttle_pct = round((1 - frac) * 100, 1)
     plan.cap_watts = round(frac * reference, 3) if reference else None

@@ -14,16 +14,17 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 from agent.backends.nvml import Nvml
 from agent.engine import Engine, EngineConfig, PassResult
-from agent.inventory import discover
+from agent.inventory import capabilities, discover
 from agent.metrics import AgentMetrics
 from agent.plan import Limits
 from agent.settings import AgentSettings
 from agent.source import Desired, FileSource, ProfileSource
-from agent.state import OriginalsStore
+from agent.state import OriginalsStore, StateLock
 from agent.sysfs import Sysfs
 from agent.telemetry import Telemetry
 
@@ -71,13 +72,24 @@ class Runner:
         return result
 
     def run(self, once: bool = False) -> int:
-        """Loop until stopped; returns 0, or 1 when ``once`` and the profile was not applied."""
+        """Loop until stopped; returns 0, or 1 when ``once`` and the profile was not applied.
+
+        A signal during a pass lets the pass finish its writes (a transaction is never left
+        half-done) and then restores every original, in loop mode and with ``once`` alike.
+        """
         while True:
             try:
                 result = self.run_pass()
             except Exception:
                 log.exception("agent pass failed; retrying after the interval")
                 result = None
+            if once and self.stopping.is_set():
+                report = self.engine.restore_all()
+                log.warning(
+                    "interrupted during --once: originals restored",
+                    extra={"restored": report.restored, "failed": report.failed},
+                )
+                return 1
             if once:
                 return 0 if result is not None and result.ok else 1
             if self.stopping.is_set():
@@ -106,13 +118,24 @@ class Runner:
         return (self.passes > 0, "ok" if self.passes else "first pass not done")
 
 
-def install_signal_handlers(runner: Runner) -> None:
+SignalHandlers = dict[int, Callable[[int, FrameType | None], Any] | int | None]
+
+
+def install_signal_handlers(runner: Runner) -> SignalHandlers:
+    """SIGTERM/SIGINT stop the runner (which then restores); returns the handlers they replaced."""
+
     def handler(signum: int, _frame: object) -> None:
         log.info("signal received; restoring originals and exiting", extra={"signal": signal.Signals(signum).name})
         runner.stop()
 
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
+    if threading.current_thread() is not threading.main_thread():
+        return {}  # signals reach the main thread only; an embedding caller handles them
+    return {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+
+def restore_signal_handlers(previous: SignalHandlers) -> None:
+    for sig, handler in previous.items():
+        signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
 
 
 def print_status(desired: Desired, result: PassResult) -> None:
@@ -151,18 +174,43 @@ def build(settings: AgentSettings, nvml_module: object | None = None) -> tuple[E
     store = OriginalsStore.in_dir(settings.state_dir)
     nvml = Nvml(nvml_module, enabled=settings.gpu != "off")
     limits = Limits(
-        min_cap_pct=settings.min_cap_pct, strict=settings.strict_limits, package_max_watts=settings.package_max_watts
+        min_cap_pct=settings.min_cap_pct,
+        min_cap_watts=settings.min_cap_watts,
+        strict=settings.strict_limits,
+        package_max_watts=settings.package_max_watts,
     )
     config = EngineConfig(node_name=settings.node_name, limits=limits, dry_run=settings.dry_run)
     return Engine(fs, store, nvml, config, metrics), Telemetry(fs, nvml, metrics)
 
 
+def print_inventory(settings: AgentSettings) -> int:
+    """``--inventory``: what the node supports, from sysfs alone (no cluster, no writes, no lock)."""
+    from agent.inventory_view import inventory_table
+
+    caps = capabilities(discover(Sysfs(settings.sysfs_root)))
+    if settings.inventory_json:
+        sys.stdout.write(json.dumps(caps.to_api(), indent=2, sort_keys=True) + "\n")
+    else:
+        sys.stdout.write(inventory_table(caps, settings.sysfs_root) + "\n")
+    return 0
+
+
 def run_agent(settings: AgentSettings) -> int:
+    if settings.inventory:
+        return print_inventory(settings)
+    if settings.dry_run:  # reads only: no lock, nothing created
+        return _run_locked(settings)
+    with StateLock(settings.state_dir).held():
+        return _run_locked(settings)
+
+
+def _run_locked(settings: AgentSettings) -> int:
     engine, telemetry = build(settings)
     if settings.restore:
         report = engine.restore_all()
-        print(json.dumps({"restored": report.restored, "failed": report.failed}, sort_keys=True))
-        return 1 if report.failed or (not engine.store.empty() and not settings.dry_run) else 0
+        failed = {**engine.store.rejected, **report.failed}
+        print(json.dumps({"restored": report.restored, "failed": failed}, sort_keys=True))
+        return 1 if failed or (not engine.store.empty() and not settings.dry_run) else 0
     if settings.profile:
         source: ProfileSource = FileSource(settings.profile)
         publish: Publisher | None = print_status
@@ -184,11 +232,11 @@ def run_agent(settings: AgentSettings) -> int:
         )
         server.start()
         log.info("serving /metrics, /healthz, /readyz", extra={"port": server.port})
-    if not settings.once:
-        install_signal_handlers(runner)
+    previous = install_signal_handlers(runner)
     try:
         return runner.run(once=settings.once)
     finally:
+        restore_signal_handlers(previous)
         source.stop()
         if server is not None:
             server.stop()

@@ -17,11 +17,18 @@ class AgentSettings(BaseModel):
     once: bool = False
     dry_run: bool = False
     restore: bool = False
+    inventory: bool = False
+    inventory_json: bool = False
     interval_seconds: float = Field(default=30.0, gt=0)
     metrics_port: int = Field(default=9102, ge=0, le=65535)
     gpu: Literal["auto", "off"] = "auto"
     min_cap_pct: float = Field(
         default=10.0, gt=0, le=100, description="Floor, % of the package maximum, when the hardware gives no minimum."
+    )
+    min_cap_watts: float = Field(
+        default=10.0,
+        gt=0,
+        description="Absolute floor per package, W, when the hardware gives neither a minimum nor a maximum.",
     )
     strict_limits: bool = False
     package_max_watts: float | None = Field(default=None, gt=0)

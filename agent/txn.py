@@ -9,13 +9,15 @@ passes back through the same valid states (so min <= max holds during a rollback
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Protocol
 
 from agent.plan import Write, ordered_min_max
-from agent.state import OriginalsStore
-from agent.sysfs import Sysfs
+from agent.state import OriginalsStore, Value
+from agent.sysfs import Sysfs, SysfsError
 
 log = logging.getLogger(__name__)
 
@@ -25,46 +27,58 @@ class ChannelError(Exception):
 
 
 class Channel(Protocol):
-    """Integer-valued settings addressed by key (sysfs attributes, NVML power limits)."""
+    """Settings addressed by key (sysfs attributes, NVML power limits): integers or short names."""
 
     name: str
 
-    def read(self, key: str) -> int: ...
+    def read(self, key: str) -> Value: ...
 
-    def write(self, key: str, value: int) -> None: ...
+    def write(self, key: str, value: Value) -> None: ...
 
     def why_not_writable(self, key: str) -> str | None: ...
 
     def exists(self, key: str) -> bool: ...
 
 
+_INT = re.compile(r"^-?\d+$")
+
+
 class SysfsChannel:
+    """sysfs attributes as values: integers where the text is one, else the text (a governor, an EPP name)."""
+
     name = "sysfs"
 
     def __init__(self, fs: Sysfs) -> None:
         self.fs = fs
 
-    def read(self, key: str) -> int:
+    def read(self, key: str) -> Value:
         try:
-            return self.fs.read_int(key)
+            text = self.fs.read(key)
         except OSError as exc:
             raise ChannelError(str(exc.strerror or exc)) from None
+        return int(text) if _INT.match(text) else text
 
-    def write(self, key: str, value: int) -> None:
+    def write(self, key: str, value: Value) -> None:
         try:
             self.fs.write(key, str(value))
         except OSError as exc:
             raise ChannelError(str(exc.strerror or exc)) from None
 
     def why_not_writable(self, key: str) -> str | None:
-        if not self.fs.exists(key):
-            return f"{self.fs.path(key)} does not exist"
+        try:
+            if not self.fs.exists(key):
+                return f"{self.fs.path(key)} does not exist"
+        except SysfsError as exc:
+            return str(exc.strerror or exc)
         if not self.fs.writable(key):
             return f"{self.fs.path(key)} is read-only"
         return None
 
     def exists(self, key: str) -> bool:
-        return self.fs.exists(key)
+        try:
+            return self.fs.exists(key)
+        except SysfsError as exc:
+            raise ChannelError(str(exc.strerror or exc)) from None
 
 
 @dataclass
@@ -74,7 +88,7 @@ class ApplyResult:
     in_place: list[Write] = field(default_factory=list)
     """Writes skipped because the value already matched."""
     error: str | None = None
-    observed: dict[str, int] = field(default_factory=dict)
+    observed: dict[str, Value] = field(default_factory=dict)
     """Value of every planned key after the pass (read back)."""
 
     @property
@@ -82,16 +96,12 @@ class ApplyResult:
         return self.error is None
 
 
-def _matches(current: int, write: Write) -> bool:
-    return abs(current - write.value) <= write.tolerance
-
-
 def apply_writes(
     channel: Channel, writes: list[Write], store: OriginalsStore | None, dry_run: bool = False
 ) -> ApplyResult:
     """Make every write true, or none of them; originals are saved to ``store`` first."""
     result = ApplyResult()
-    pending: list[tuple[Write, int]] = []
+    pending: list[tuple[Write, Value]] = []
     for w in writes:  # validate everything before touching anything
         try:
             current = channel.read(w.key)
@@ -99,7 +109,7 @@ def apply_writes(
             result.error = f"cannot read {w.key}: {exc}"
             return result
         result.observed[w.key] = current
-        if _matches(current, w):
+        if w.matches(current):
             result.in_place.append(w)
             continue
         why = channel.why_not_writable(w.key)
@@ -118,13 +128,13 @@ def apply_writes(
         return result
     if store is not None:
         store.save([(channel.name, w.key, current) for w, current in pending])
-    done: list[tuple[Write, int]] = []
+    done: list[tuple[Write, Value]] = []
     for w, current in pending:
         try:
             channel.write(w.key, w.value)
             done.append((w, current))
             back = channel.read(w.key)
-            if not _matches(back, w):
+            if not w.matches(back):
                 raise ChannelError(f"wrote {w.value} to {w.key} but read back {back}")
             result.observed[w.key] = back
         except ChannelError as exc:
@@ -137,7 +147,7 @@ def apply_writes(
     return result
 
 
-def _rollback(channel: Channel, done: list[tuple[Write, int]]) -> int:
+def _rollback(channel: Channel, done: list[tuple[Write, Value]]) -> int:
     undone = 0
     for w, previous in reversed(done):
         try:
@@ -148,31 +158,48 @@ def _rollback(channel: Channel, done: list[tuple[Write, int]]) -> int:
     return undone
 
 
-def restore_writes(channel: Channel, originals: dict[str, int]) -> list[Write]:
-    """Writes putting ``originals`` back, cpufreq min/max pairs ordered to keep min <= max."""
+MIN_MAX_PAIRS = {
+    "scaling_min_freq": ("scaling_min_freq", "scaling_max_freq"),
+    "scaling_max_freq": ("scaling_min_freq", "scaling_max_freq"),
+    "min_freq_khz": ("min_freq_khz", "max_freq_khz"),
+    "max_freq_khz": ("min_freq_khz", "max_freq_khz"),
+}
+"""Attributes that come in (min, max) pairs the kernel keeps ordered."""
+
+_RESTORE_RANK = {"scaling_governor": 0, "energy_performance_preference": 1}
+
+
+def _rank(key: str) -> int:
+    """Restore order: governor before EPP (intel_pstate refuses EPP under performance), then the rest."""
+    return _RESTORE_RANK.get(PurePosixPath(key).name, 2)
+
+
+def restore_writes(channel: Channel, originals: dict[str, Value]) -> list[Write]:
+    """Writes putting ``originals`` back: governors first, then EPP, then everything else, with
+    (min, max) frequency pairs ordered to keep min <= max after every write."""
     writes: list[Write] = []
-    pairs: dict[str, dict[str, int]] = {}
-    for key, value in sorted(originals.items()):
+    pairs: dict[tuple[str, str, str], dict[str, Value]] = {}
+    for key, value in sorted(originals.items(), key=lambda kv: (_rank(kv[0]), kv[0])):
         p = PurePosixPath(key)
-        if p.name in ("scaling_min_freq", "scaling_max_freq"):
-            pairs.setdefault(str(p.parent), {})[p.name] = value
+        pair = MIN_MAX_PAIRS.get(p.name)
+        if pair is not None and isinstance(value, int):
+            pairs.setdefault((str(p.parent), *pair), {})[p.name] = value
         else:
             writes.append(Write(channel.name, key, value))  # type: ignore[arg-type]
-    for d, vals in sorted(pairs.items()):
-        min_key, max_key = f"{d}/scaling_min_freq", f"{d}/scaling_max_freq"
+    for (d, min_name, max_name), vals in sorted(pairs.items()):
+        min_key, max_key = f"{d}/{min_name}", f"{d}/{max_name}"
+        cur_min: Value | None
+        cur_max: Value | None
         try:
             cur_min, cur_max = channel.read(min_key), channel.read(max_key)
         except ChannelError:
+            cur_min = cur_max = None
+        if not isinstance(cur_min, int) or not isinstance(cur_max, int):
             writes += [Write("sysfs", f"{d}/{name}", v) for name, v in vals.items()]
             continue
-        writes += ordered_min_max(
-            min_key,
-            max_key,
-            cur_min,
-            cur_max,
-            vals.get("scaling_min_freq", cur_min),
-            vals.get("scaling_max_freq", cur_max),
-        )
+        new_min, new_max = vals.get(min_name, cur_min), vals.get(max_name, cur_max)
+        assert isinstance(new_min, int) and isinstance(new_max, int)
+        writes += ordered_min_max(min_key, max_key, cur_min, cur_max, new_min, new_max)
     return writes
 
 
@@ -183,18 +210,25 @@ class RestoreResult:
     failed: dict[str, str] = field(default_factory=dict)
 
 
-def restore(channel: Channel, store: OriginalsStore, dry_run: bool = False, prefix: str = "") -> RestoreResult:
-    """Put saved originals of ``channel`` (keys starting with ``prefix``) back; forget those restored or gone.
+def restore(
+    channel: Channel, store: OriginalsStore, dry_run: bool = False, keys: Collection[str] | None = None
+) -> RestoreResult:
+    """Put saved originals of ``channel`` (all, or only ``keys``) back; forget those restored or gone.
 
     Best effort per value: one CPU going offline must not keep the others capped.
     Values that failed stay saved for the next attempt.
     """
-    originals = {k: v for k, v in store.originals(channel.name).items() if k.startswith(prefix)}
+    originals = {k: v for k, v in store.originals(channel.name).items() if keys is None or k in keys}
     out = RestoreResult()
     writes = restore_writes(channel, originals)
     planned = {w.key for w in writes}
     for w in writes:
-        if not channel.exists(w.key):
+        try:
+            present = channel.exists(w.key)
+        except ChannelError as exc:
+            out.failed[w.key] = str(exc)
+            continue
+        if not present:
             out.gone.append(w.key)
             continue
         if dry_run:

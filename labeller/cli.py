@@ -23,6 +23,7 @@ from labeller.reconciler import Reconciler
 from labeller.render import plan_table
 from labeller.settings import LoopSettings
 from labeller.snapshot import SnapshotError, load_snapshot
+from labeller.templates import add_control_flags, control_templates
 
 # Upstream Joulie configured its policies with these env vars; keep them working.
 UPSTREAM_POLICY_ENV = {
@@ -105,6 +106,7 @@ def add_planner_flags(p: argparse.ArgumentParser) -> None:
         "upstream env vars such as STATIC_HP_FRAC are honoured too",
     )
     add_cap_flags(g)
+    add_control_flags(p.add_argument_group("CPU controls beyond the cap, per profile"))
     g.add_argument(
         "--draining-caps",
         choices=["performance", "eco"],
@@ -149,6 +151,7 @@ def planner_config(args: argparse.Namespace) -> PlannerConfig:
             policy_params=params,
             performance_caps=performance_caps,
             eco_caps=eco_caps,
+            cpu_controls=control_templates(args),
             draining_caps=args.draining_caps,
             dwell_seconds=args.dwell_seconds,
             feedback_hold_seconds=args.feedback_hold_seconds,

@@ -10,6 +10,7 @@ from joulie.api.labels import DEFAULT_NODE_SELECTOR
 from joulie.core.plan import ECO_CAPS, PERFORMANCE_CAPS, CapSettings
 from joulie.core.selector import LabelSelector
 from labeller.policies import DEFAULT_POLICY, POLICIES, build_policy
+from labeller.templates import ControlTemplates
 
 
 class PlannerConfig(BaseModel):
@@ -20,6 +21,10 @@ class PlannerConfig(BaseModel):
     policy_params: dict[str, Any] = Field(default_factory=dict)
     performance_caps: CapSettings = PERFORMANCE_CAPS
     eco_caps: CapSettings = ECO_CAPS
+    cpu_controls: ControlTemplates = Field(
+        default_factory=ControlTemplates,
+        description="Per-profile CPU controls beyond the cap (governor, EPP, frequency, C-states, uncore).",
+    )
     draining_caps: Literal["performance", "eco"] = Field(
         default="performance",
         description="Caps of a draining node: performance keeps its running performance pods at full speed "

@@ -18,6 +18,7 @@ from joulie.api.v1alpha1 import (
     npp_name,
 )
 from joulie.core.plan import CapSettings, FeedbackHold, NodeDecision
+from labeller.templates import NO_CONTROLS, CpuControls, decision_controls
 
 SINCE_ANNOTATION = f"{DOMAIN}/profile-since"
 HOLD_UNTIL_ANNOTATION = f"{DOMAIN}/feedback-hold-until"
@@ -42,10 +43,17 @@ def labels_patch(current: Mapping[str, str], decision: NodeDecision) -> dict[str
     return changes or None
 
 
-def _cpu(caps: CapSettings) -> CpuCap | None:
-    if caps.cpu_watts is None and caps.cpu_pct_of_max is None:
+def _cpu(caps: CapSettings, controls: CpuControls = NO_CONTROLS) -> CpuCap | None:
+    """spec.cpu: the profile's cap merged with its control template (None when both are empty)."""
+    if caps.cpu_watts is None and caps.cpu_pct_of_max is None and controls.empty:
         return None
-    return CpuCap(package_power_cap_watts=caps.cpu_watts, package_power_cap_pct_of_max=caps.cpu_pct_of_max)
+    return CpuCap.model_validate(
+        {
+            **controls.to_api(),
+            "packagePowerCapWatts": caps.cpu_watts,
+            "packagePowerCapPctOfMax": caps.cpu_pct_of_max,
+        }
+    )
 
 
 def _gpu(caps: CapSettings) -> GpuCap | None:
@@ -59,7 +67,7 @@ def desired_spec(decision: NodeDecision, policy: str) -> NodePowerProfileSpec:
         node_name=decision.name,
         profile=decision.profile,
         draining=decision.draining,
-        cpu=_cpu(decision.caps),
+        cpu=_cpu(decision.caps, decision_controls(decision)),
         gpu=_gpu(decision.caps),
         policy=PolicyRef(name=policy),
     )
@@ -130,12 +138,14 @@ def desired_npp(decision: NodeDecision, policy: str) -> NodePowerProfile:
 
 
 @lru_cache(maxsize=64)
-def _spec_template(profile: str, draining: bool, caps: CapSettings, policy: str) -> dict[str, Any]:
+def _spec_template(
+    profile: str, draining: bool, caps: CapSettings, controls: CpuControls, policy: str
+) -> dict[str, Any]:
     wire = NodePowerProfileSpec(
         node_name="-",
         profile=profile,
         draining=draining,
-        cpu=_cpu(caps),
+        cpu=_cpu(caps, controls),
         gpu=_gpu(caps),
         policy=PolicyRef(name=policy),
     ).to_api()
@@ -146,7 +156,8 @@ def _spec_template(profile: str, draining: bool, caps: CapSettings, policy: str)
 def desired_spec_wire(decision: NodeDecision, policy: str) -> dict[str, Any]:
     """Wire form of :func:`desired_spec`, built from a cached template: the diff runs for every
     node on every tick, and validating 5000 pydantic models per tick would dominate it."""
-    return {"nodeName": decision.name, **_spec_template(decision.profile, decision.draining, decision.caps, policy)}
+    template = _spec_template(decision.profile, decision.draining, decision.caps, decision_controls(decision), policy)
+    return {"nodeName": decision.name, **template}
 
 
 def spec_differs(observed_spec: Mapping[str, Any] | None, decision: NodeDecision, policy: str) -> bool:

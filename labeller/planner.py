@@ -31,7 +31,6 @@ from joulie.core.plan import (
     CapSettings,
     Eligibility,
     FeedbackHold,
-    NodeDecision,
     PerformanceFloor,
     Plan,
     eligibility,
@@ -40,6 +39,7 @@ from joulie.core.store import ClusterSnapshot
 from labeller.config import PlannerConfig
 from labeller.feedback import Candidate, FeedbackState, feedback_state, held_floor, place_unmet, promotion_floor
 from labeller.policies import Policy, PolicyInput
+from labeller.templates import ControlledDecision
 
 
 class Planner:
@@ -202,10 +202,11 @@ class Planner:
             was = current.get(name)
             node_since = since_map.get(name) if was == profile else now
             decisions.append(
-                NodeDecision(
+                ControlledDecision(
                     name=name,
                     state=state,
                     caps=self.caps_for(state),
+                    controls=config.cpu_controls.for_state(state, config.draining_caps),
                     performance_pods=pods,
                     reason=reason,
                     since=node_since,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from joulie.core.plan import Plan
+from labeller.templates import decision_controls
 
 
 def plan_table(plan: Plan) -> str:
@@ -13,7 +14,7 @@ def plan_table(plan: Plan) -> str:
         f"demand: {d.performance} performance ({d.performance_pending} pending), {d.eco} eco, {d.general} general pods",
         "",
     ]
-    header = ("NODE", "PROFILE", "DRAINING", "STATE", "CAP(W)", "PERF-PODS", "REASON")
+    header = ("NODE", "PROFILE", "DRAINING", "STATE", "CAP(W)", "CONTROLS", "PERF-PODS", "REASON")
     rows = [
         (
             n.name,
@@ -21,6 +22,7 @@ def plan_table(plan: Plan) -> str:
             "true" if n.draining else "false",
             n.state.value,
             "-" if n.cap_watts is None else f"{n.cap_watts:g}",
+            decision_controls(n).describe(),
             str(n.performance_pods),
             n.reason.rsplit("; ", 1)[-1] if "; " in n.reason else n.reason,
         )

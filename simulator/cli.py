@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from joulie.cliutil import ConfigError, env, env_bool, parse_params
 from joulie.validation import validation_details
 from labeller.cli import add_cap_flags, cap_settings
+from labeller.templates import add_control_flags, control_templates
 from simulator.workload import GeneratorConfig, TraceError, read_jsonl, write_jsonl
 
 
@@ -142,6 +143,16 @@ def register(sub: Any) -> None:
     )
 
     add_cap_flags(p.add_argument_group("caps (what the agent sets)"))
+    g = p.add_argument_group("CPU controls beyond the cap (what the agent sets), and the unmanaged baseline")
+    g.add_argument(
+        "--baseline",
+        choices=["os-defaults", "max-performance"],
+        default=env("JOULIE_SIM_BASELINE", d.baseline.value),
+        help="how nodes are set when unmanaged: OS defaults (C-states and uncore scaling on) or a "
+        "maximum-performance profile (deep C-states off, uncore pinned high, EPP performance); "
+        "default %(default)s",
+    )
+    add_control_flags(g)
 
     g = p.add_argument_group("output")
     g.add_argument(
@@ -180,6 +191,8 @@ def build_scenario(args: argparse.Namespace) -> Any:
         )
         performance_caps, eco_caps = cap_settings(args)
         return Scenario(
+            baseline=args.baseline,
+            cpu_controls=control_templates(args),
             nodes=args.nodes,
             gpu_fraction=args.gpu_fraction,
             seed=args.seed,
@@ -291,8 +304,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     )
     print(
         f"{len(jobs)} jobs over {scenario.workload.hours:g} h on {nodes_desc}, seed {scenario.seed}; "
-        f"simulated in {elapsed:.1f} s\n"
+        f"simulated in {elapsed:.1f} s"
     )
+    print(f"baseline: {scenario.baseline.value}: {scenario.baseline.description}\n")
     print(report.table(rows))
     if plot_note:
         print(f"\n{plot_note}")

@@ -43,7 +43,15 @@ from labeller.metrics import LabellerMetrics
 from labeller.planner import Planner
 from labeller.profiles import ProfileCache
 from labeller.reconciler import Reconciler
-from simulator.hardware import NodeClass, Operating, effective_cpu_cap, effective_gpu_cap, node_operating
+from simulator.controls import BASELINE_SETTINGS, Baseline, settings_for
+from simulator.hardware import (
+    NodeClass,
+    NodeSettings,
+    Operating,
+    effective_cpu_cap,
+    effective_gpu_cap,
+    node_operating,
+)
 from simulator.scheduler import ExtenderHook, PodRequest, Scheduler
 from simulator.workload import Job, pod_object
 
@@ -76,6 +84,8 @@ class EngineConfig:
     """Give up draining after ``hours * max_drain_factor`` (a job that can never be placed)."""
     sample_seconds: float = 300.0
     """Resolution of the recorded cluster-power series."""
+    baseline: Baseline = Baseline.OS_DEFAULTS
+    """How nodes are set before (or without) Joulie: C-states, uncore, EPP (:mod:`simulator.controls`)."""
 
 
 @dataclass(slots=True)
@@ -134,10 +144,11 @@ class SimNode:
         "name",
         "next_done",
         "op",
+        "settings",
         "t",
     )
 
-    def __init__(self, name: str, cls: NodeClass, managed: bool) -> None:
+    def __init__(self, name: str, cls: NodeClass, managed: bool, settings: NodeSettings | None = None) -> None:
         self.name = name
         self.cls = cls
         self.alloc_millis = cls.cpu.cores * 1000
@@ -152,6 +163,7 @@ class SimNode:
         )
         self.cpu_cap: float | None = None
         self.gpu_cap: float | None = None
+        self.settings = settings or NodeSettings()
         self.t = 0.0
         self.clock_cpu = 0.0
         self.clock_gpu = 0.0
@@ -159,7 +171,7 @@ class SimNode:
         self.heap_gpu: list[tuple[float, int, _Running]] = []
         self.energy_j = 0.0
         self._seq = 0
-        self.op = _operating(cls, 0, 0, None, None)
+        self.op = _operating(cls, 0, 0, None, None, self.settings)
         self.next_done = float("inf")
 
     @property
@@ -183,7 +195,9 @@ class SimNode:
             self.t = t
 
     def _recompute(self) -> None:
-        self.op = _operating(self.cls, self.busy_millis, self.gpus - self.free_gpus, self.cpu_cap, self.gpu_cap)
+        self.op = _operating(
+            self.cls, self.busy_millis, self.gpus - self.free_gpus, self.cpu_cap, self.gpu_cap, self.settings
+        )
         nxt = float("inf")
         if self.heap_cpu:
             nxt = self.t + max(0.0, self.heap_cpu[0][0] - self.clock_cpu) / self.op.cpu_speed
@@ -216,17 +230,28 @@ class SimNode:
             heapq.heappush(self.heap_cpu, (self.clock_cpu + work_seconds, self._seq, run))
         self._recompute()
 
-    def set_caps(self, cpu_cap: float | None, gpu_cap: float | None) -> None:
-        if (cpu_cap, gpu_cap) != (self.cpu_cap, self.gpu_cap):
-            self.cpu_cap, self.gpu_cap = cpu_cap, gpu_cap
+    def set_caps(self, cpu_cap: float | None, gpu_cap: float | None, settings: NodeSettings | None = None) -> None:
+        settings = settings or self.settings
+        if (cpu_cap, gpu_cap, settings) != (self.cpu_cap, self.gpu_cap, self.settings):
+            self.cpu_cap, self.gpu_cap, self.settings = cpu_cap, gpu_cap, settings
             self._recompute()
+
+    @property
+    def idle_watts(self) -> float:
+        """Draw with nothing running, under the node's current settings."""
+        return _operating(self.cls, 0, 0, None, None, self.settings).watts
 
 
 @lru_cache(maxsize=65536)
 def _operating(
-    cls: NodeClass, busy_millis: int, busy_gpus: int, cpu_cap: float | None, gpu_cap: float | None
+    cls: NodeClass,
+    busy_millis: int,
+    busy_gpus: int,
+    cpu_cap: float | None,
+    gpu_cap: float | None,
+    settings: NodeSettings,
 ) -> Operating:
-    return node_operating(cls, busy_millis / 1000.0, busy_gpus, cpu_cap, gpu_cap)
+    return node_operating(cls, busy_millis / 1000.0, busy_gpus, cpu_cap, gpu_cap, settings)
 
 
 @dataclass
@@ -266,7 +291,8 @@ class Simulation:
         self.progress = progress
         self.now = 0.0
         managed = spec.planner is not None
-        self.nodes = [SimNode(f"node-{i:03d}", cls, managed) for i, cls in enumerate(fleet)]
+        baseline = BASELINE_SETTINGS[self.cfg.baseline]
+        self.nodes = [SimNode(f"node-{i:03d}", cls, managed, baseline) for i, cls in enumerate(fleet)]
         self.by_name = {n.name: n for n in self.nodes}
         self.store = ClusterStore()
         for node in self.nodes:
@@ -323,7 +349,7 @@ class Simulation:
                 self._apply_profile(node)
 
     def _apply_profile(self, node: SimNode) -> None:
-        """What the agent does with the node's NodePowerProfile: set package and GPU caps."""
+        """What the agent does with the node's NodePowerProfile: caps, and the controls beyond them."""
         observed = self.profiles.get(npp_name(node.name))
         spec = observed.spec if observed is not None and observed.spec else {}
         cpu = spec.get("cpu") or {}
@@ -334,7 +360,7 @@ class Simulation:
             if node.cls.gpu is not None
             else None
         )
-        node.set_caps(cpu_w, gpu_w)
+        node.set_caps(cpu_w, gpu_w, settings_for(node.cls.cpu, self.cfg.baseline, cpu))
 
     # ------------------------------------------------------------ scheduling
 
@@ -455,7 +481,7 @@ class Simulation:
             # The loop stops at a step boundary; past the last completion (or the trace's end)
             # every node is idle, and caps never change idle power, so trim that tail exactly.
             window_end = max(self.horizon, end_time)
-            total -= sum(n.cls.idle_watts for n in self.nodes) * max(0.0, self.now - window_end)
+            total -= sum(n.idle_watts for n in self.nodes) * max(0.0, self.now - window_end)
         return RunResult(
             spec=self.spec,
             jobs=records,

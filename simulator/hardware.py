@@ -13,8 +13,13 @@ A package cap only matters when the package would draw more than the cap. Then R
 lowers frequency until package power fits: the package's dynamic power scales as
 ``g(f) = a*f + (1-a)*f**3`` (``a`` = share that scales with frequency alone, the
 rest with f*V**2 and V ~ f), so ``f`` solves ``g(f) = (cap - idle) / dynamic``,
-never below ``min_freq_ratio``. CPU-bound work runs at speed ``f``. Idle power is
-never reduced: Joulie only sets caps.
+never below ``min_freq_ratio``. CPU-bound work runs at speed ``f``.
+
+**Controls beyond the cap** (:class:`NodeSettings`, built by :mod:`simulator.controls`): an
+uncore pinned at its maximum or deep C-states disabled add power per socket at idle that
+shrinks linearly to zero at full load; a frequency ceiling lowers ``f`` the way a cap does
+(the lower of the two wins). Each number is sourced in ``docs/simulator.md``; effects with no
+published measurement for the default CPU are zero.
 
 **GPUs.** Each busy GPU draws ``busy_watts``, each idle one ``idle_watts``. A board
 power limit (clamped to the board's allowed range, as NVML does) lowers a busy
@@ -43,6 +48,18 @@ class CpuModel(BaseModel):
     package_share: float = Field(default=0.9, gt=0, le=1, description="Share of dynamic wall power drawn by packages.")
     freq_linear_share: float = Field(default=0.3, ge=0, lt=1, description="'a' in g(f) = a f + (1-a) f^3.")
     min_freq_ratio: float = Field(default=0.3, gt=0, le=1, description="Lowest frequency / all-core turbo.")
+    min_mhz: float = Field(default=800, gt=0, description="cpuinfo_min_freq.")
+    max_turbo_mhz: float = Field(default=3400, gt=0, description="cpuinfo_max_freq (single-core turbo).")
+    all_core_turbo_mhz: float = Field(default=3000, gt=0, description="All-core turbo: relative frequency 1.0.")
+    uncore_min_mhz: float = Field(default=800, gt=0, description="initial_min_freq_khz of the uncore.")
+    uncore_max_mhz: float = Field(default=2400, gt=0, description="initial_max_freq_khz of the uncore.")
+    uncore_pinned_watts: float = Field(
+        default=15.0, ge=0, description="Extra package power per socket at idle with the uncore pinned at its maximum."
+    )
+    cstates_limited_watts: float = Field(
+        default=0.0, ge=0, description="Extra power per socket at idle with deep C-states disabled (unknown: 0)."
+    )
+    deep_cstate_latency_us: int = Field(default=170, ge=0, description="Exit latency of the deepest core C-state.")
 
     @field_validator("spec_curve_watts")
     @classmethod
@@ -156,6 +173,21 @@ def freq_for_power(ratio: float, linear_share: float, min_freq: float) -> float:
 
 
 @dataclass(frozen=True, slots=True)
+class NodeSettings:
+    """The node's CPU settings beyond the cap that the model knows effects of (:mod:`simulator.controls`)."""
+
+    uncore_pinned: bool = False
+    cstates_limited: bool = False
+    freq_ceiling: float = 1.0
+    """Highest relative core frequency the profile allows (1.0 = all-core turbo)."""
+    epp: str | int | None = None
+    """Carried for reports; no modelled effect."""
+
+
+DEFAULT_SETTINGS = NodeSettings()
+
+
+@dataclass(frozen=True, slots=True)
 class Operating:
     """A node's draw and relative speeds at one operating point."""
 
@@ -184,19 +216,35 @@ def effective_gpu_cap(gpu: GpuModel, cap_watts: float | None, cap_pct: float | N
     return min(gpu.max_limit_watts, max(gpu.min_limit_watts, limit))
 
 
-def cpu_operating(cpu: CpuModel, busy_cores: float, cap_per_package: float | None) -> tuple[float, float]:
+def settings_watts(cpu: CpuModel, load: float, settings: NodeSettings) -> float:
+    """Extra power of the settings beyond the cap: per socket, full at idle, none at full load."""
+    per_socket = (cpu.uncore_pinned_watts if settings.uncore_pinned else 0.0) + (
+        cpu.cstates_limited_watts if settings.cstates_limited else 0.0
+    )
+    return per_socket * cpu.sockets * (1.0 - min(1.0, max(0.0, load)))
+
+
+def cpu_operating(
+    cpu: CpuModel, busy_cores: float, cap_per_package: float | None, settings: NodeSettings = DEFAULT_SETTINGS
+) -> tuple[float, float]:
     """(wall watts of the CPU server part, relative CPU speed) with ``busy_cores`` busy."""
     load = busy_cores / cpu.cores
     uncapped = spec_power(cpu.spec_curve_watts, load)
+    extra = settings_watts(cpu, load, settings)
     dynamic = uncapped - cpu.idle_watts
     pkg_dynamic = cpu.package_share * dynamic / cpu.sockets
-    if cap_per_package is None or pkg_dynamic <= 0 or cpu.package_idle_watts + pkg_dynamic <= cap_per_package:
-        return uncapped, 1.0
-    ratio = max(0.0, cap_per_package - cpu.package_idle_watts) / pkg_dynamic
-    f = freq_for_power(ratio, cpu.freq_linear_share, cpu.min_freq_ratio)
+    ceiling = max(cpu.min_freq_ratio, min(1.0, settings.freq_ceiling))
+    f = ceiling
+    if cap_per_package is not None and pkg_dynamic > 0:
+        pkg_at_ceiling = cpu.package_idle_watts + pkg_dynamic * dynamic_scale(ceiling, cpu.freq_linear_share)
+        if pkg_at_ceiling > cap_per_package:
+            ratio = max(0.0, cap_per_package - cpu.package_idle_watts) / pkg_dynamic
+            f = min(ceiling, freq_for_power(ratio, cpu.freq_linear_share, cpu.min_freq_ratio))
+    if f >= 1.0 or pkg_dynamic <= 0:
+        return uncapped + extra, 1.0
     scaled = dynamic_scale(f, cpu.freq_linear_share)
     watts = cpu.idle_watts + (1.0 - cpu.package_share) * dynamic + cpu.package_share * dynamic * scaled
-    return watts, f
+    return watts + extra, f
 
 
 def gpu_operating(gpu: GpuModel, busy: int, total: int, cap: float | None) -> tuple[float, float]:
@@ -213,10 +261,15 @@ def gpu_operating(gpu: GpuModel, busy: int, total: int, cap: float | None) -> tu
 
 
 def node_operating(
-    node: NodeClass, busy_cores: float, busy_gpus: int, cpu_cap: float | None, gpu_cap: float | None
+    node: NodeClass,
+    busy_cores: float,
+    busy_gpus: int,
+    cpu_cap: float | None,
+    gpu_cap: float | None,
+    settings: NodeSettings = DEFAULT_SETTINGS,
 ) -> Operating:
     """Whole-node draw and speeds; caps are per package / per GPU, already resolved."""
-    cpu_w, cpu_f = cpu_operating(node.cpu, min(busy_cores, node.cpu.cores), cpu_cap)
+    cpu_w, cpu_f = cpu_operating(node.cpu, min(busy_cores, node.cpu.cores), cpu_cap, settings)
     if node.gpu is None:
         return Operating(cpu_w, cpu_f, 1.0)
     gpu_w, gpu_f = gpu_operating(node.gpu, min(busy_gpus, node.gpus), node.gpus, gpu_cap)

@@ -20,6 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from joulie.core.plan import ECO_CAPS, PERFORMANCE_CAPS, CapSettings
 from labeller.config import PlannerConfig
+from labeller.templates import ControlTemplates
+from simulator.controls import Baseline
 from simulator.engine import EngineConfig, RunResult, RunSpec, Simulation, quiet_labeller_logs
 from simulator.hardware import CPU_NODE, GPU_NODE, NodeClass
 from simulator.workload import GeneratorConfig, Job, generate
@@ -39,6 +41,12 @@ class Scenario(BaseModel):
     performance_caps: CapSettings = PERFORMANCE_CAPS
     eco_caps: CapSettings = ECO_CAPS
     """What the labeller writes into NodePowerProfiles (the product defaults unless set)."""
+    cpu_controls: ControlTemplates = ControlTemplates()
+    """Per-profile CPU controls beyond the cap (the product defaults unless set)."""
+    baseline: Baseline = Field(
+        default=Baseline.OS_DEFAULTS,
+        description="How nodes are set when unmanaged (and before the agent changes them).",
+    )
     static_params: dict[str, Any] = Field(default_factory=dict)
     queue_params: dict[str, Any] = Field(default_factory=dict)
     joulie_policy: str = "queue_aware_v1"
@@ -85,6 +93,7 @@ class Scenario(BaseModel):
                 policy_params=params,
                 performance_caps=perf,
                 eco_caps=eco,
+                cpu_controls=self.cpu_controls,
                 dwell_seconds=dwell,
                 # Without the feedback path a floor is never raised: hold 0 keeps it inert.
                 feedback_hold_seconds=self.feedback_hold_seconds if feedback else 0.0,
@@ -110,7 +119,9 @@ class Scenario(BaseModel):
         return [all_specs[k] for k in self.runs]
 
     def engine(self) -> EngineConfig:
-        return EngineConfig(step_seconds=self.step_seconds, interval_seconds=self.interval_seconds)
+        return EngineConfig(
+            step_seconds=self.step_seconds, interval_seconds=self.interval_seconds, baseline=self.baseline
+        )
 
 
 def run_scenario(

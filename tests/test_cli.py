@@ -41,6 +41,10 @@ def test_plan_json_from_snapshot_file(tmp_path):
         "hp_frac=0.34",
         "--eco-cap-watts",
         "95",
+        "--eco-cstates",
+        "C6=true,C1E=false",
+        "--eco-max-freq-pct",
+        "80",
     )
     assert out.returncode == 0, out.stderr
     plan = json.loads(out.stdout)
@@ -54,9 +58,16 @@ def test_plan_json_from_snapshot_file(tmp_path):
         "draining": False,
         "state": "ActiveEco",
         "capWatts": 95.0,
+        "controls": {
+            "epp": "balance_power",
+            "frequency": {"maxPct": 80.0},
+            "cstates": {"names": {"C6": True, "C1E": False}},
+            "uncore": {"minPct": 0.0},
+        },
         "performancePods": 0,
         "reason": by["a"]["reason"],
     }
+    assert by["c"]["controls"] == {}
 
 
 def test_plan_yaml_snapshot_and_upstream_env(tmp_path):

@@ -40,7 +40,7 @@ def test_schema_is_structural(filename):
     assert version["subresources"] == {"status": {}}
     assert version["additionalPrinterColumns"][-1]["name"] == "Age"
     for path, node in _walk(version["schema"]["openAPIV3Schema"]):
-        assert "type" in node, f"{path} has no type"
+        assert "type" in node or node.get("x-kubernetes-int-or-string") is True, f"{path} has no type"
         for forbidden in ("$ref", "anyOf", "allOf", "oneOf", "const", "title", "$defs"):
             assert forbidden not in node, f"{path} uses {forbidden}"
         assert not ("properties" in node and "additionalProperties" in node), path

@@ -254,7 +254,9 @@ def test_plan_json_shape():
         "draining": False,
         "state": "ActivePerformance",
         "capWatts": 5000.0,
+        "controls": {},
         "performancePods": 1,
         "reason": out["nodes"][0]["reason"],
     }
+    assert out["nodes"][1]["controls"] == {"epp": "balance_power", "uncore": {"minPct": 0.0}}
     assert out["nodes"][0]["reason"].startswith("static_partition: round(2 x 0.5) = 1 performance")

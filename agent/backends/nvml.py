@@ -126,7 +126,7 @@ class Nvml:
         except self.nvml.NVMLError as exc:
             raise ChannelError(f"GPU {key}: cannot read power limit: {exc}") from None
 
-    def write(self, key: str, value: int) -> None:
+    def write(self, key: str, value: int | str) -> None:
         h = self._handle(key)
         try:
             self.nvml.nvmlDeviceSetPowerManagementLimit(h, int(value))

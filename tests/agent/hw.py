@@ -71,6 +71,147 @@ def intel_two_socket(root: Path) -> Path:
     return root
 
 
+# ---------------------------------------------------------------- machines with the controls beyond caps
+
+INTEL_EPP_PREFS = "default performance balance_performance balance_power power"
+# intel_idle on Ice Lake-SP (Xeon 8380): exit latencies in us as the kernel's icx_cstates table has them.
+INTEL_IDLE_STATES = [
+    ("POLL", "CPUIDLE CORE POLL IDLE", 0),
+    ("C1", "MWAIT 0x00", 1),
+    ("C1E", "MWAIT 0x01", 4),
+    ("C6", "MWAIT 0x20", 170),
+]
+# acpi_idle on an AMD EPYC server: the firmware's _CST (C2 is CC6).
+ACPI_IDLE_STATES = [
+    ("POLL", "CPUIDLE CORE POLL IDLE", 0),
+    ("C1", "ACPI FFH MWAIT 0x0", 1),
+    ("C2", "ACPI IOPORT 0x814", 18),
+]
+UNCORE_MIN, UNCORE_MAX = 800_000, 2_400_000
+
+
+def add_policy(
+    root: Path,
+    cpu: int,
+    *,
+    driver: str,
+    governors: str,
+    governor: str,
+    cpuinfo: tuple[int, int],
+    epp: str | None = None,
+    epp_prefs: str | None = None,
+    available: list[int] | None = None,
+    mode: int = 0o644,
+) -> None:
+    """cpuN/cpufreq as a symlink to cpufreq/policyN, as the kernel lays it out."""
+    cpu_dir = root / "devices/system/cpu"
+    policy = cpu_dir / "cpufreq" / f"policy{cpu}"
+    lo, hi = cpuinfo
+    _w(policy / "cpuinfo_min_freq", lo, 0o444)
+    _w(policy / "cpuinfo_max_freq", hi, 0o444)
+    _w(policy / "scaling_min_freq", lo, mode)
+    _w(policy / "scaling_max_freq", hi, mode)
+    _w(policy / "scaling_cur_freq", (lo + hi) // 2, 0o444)
+    _w(policy / "scaling_driver", driver, 0o444)
+    _w(policy / "scaling_governor", governor, mode)
+    _w(policy / "scaling_available_governors", governors, 0o444)
+    if epp is not None:
+        _w(policy / "energy_performance_preference", epp, mode)
+        _w(policy / "energy_performance_available_preferences", epp_prefs, 0o444)
+    if available:
+        _w(policy / "scaling_available_frequencies", " ".join(str(f) for f in sorted(available, reverse=True)), 0o444)
+    (cpu_dir / f"cpu{cpu}").mkdir(parents=True, exist_ok=True)
+    (cpu_dir / f"cpu{cpu}" / "cpufreq").symlink_to(f"../cpufreq/policy{cpu}")
+
+
+def add_cpuidle(root: Path, cpus: int, states: list[tuple[str, str, int]], driver: str) -> None:
+    cpu_dir = root / "devices/system/cpu"
+    _w(cpu_dir / "cpuidle" / "current_driver", driver, 0o444)
+    for c in range(cpus):
+        for k, (name, desc, latency) in enumerate(states):
+            d = cpu_dir / f"cpu{c}" / "cpuidle" / f"state{k}"
+            _w(d / "name", name, 0o444)
+            _w(d / "desc", desc, 0o444)
+            _w(d / "latency", latency, 0o444)
+            _w(d / "residency", latency * 3, 0o444)
+            _w(d / "disable", 0)
+
+
+def add_uncore(root: Path, packages: int = 2, dies: int = 1) -> None:
+    base = root / "devices/system/cpu/intel_uncore_frequency"
+    for p in range(packages):
+        for d in range(dies):
+            u = base / f"package_{p:02d}_die_{d:02d}"
+            _w(u / "initial_min_freq_khz", UNCORE_MIN, 0o444)
+            _w(u / "initial_max_freq_khz", UNCORE_MAX, 0o444)
+            _w(u / "min_freq_khz", UNCORE_MIN)
+            _w(u / "max_freq_khz", UNCORE_MAX)
+            _w(u / "current_freq_khz", 1_800_000, 0o444)
+
+
+def intel_server(root: Path, cpus: int = 8, packages: int = 2) -> Path:
+    """Xeon with intel_pstate active (HWP, EPP), intel_idle POLL/C1/C1E/C6, uncore on 2 packages x 1 die."""
+    add_rapl(root, sockets=packages)
+    for c in range(cpus):
+        add_policy(
+            root,
+            c,
+            driver="intel_pstate",
+            governors="performance powersave",
+            governor="powersave",
+            cpuinfo=(CPUINFO_MIN, CPUINFO_MAX),
+            epp="balance_performance",
+            epp_prefs=INTEL_EPP_PREFS,
+        )
+    add_cpuidle(root, cpus, INTEL_IDLE_STATES, "intel_idle")
+    add_uncore(root, packages)
+    return root
+
+
+AMD_CPUINFO = (1_500_000, 3_700_000)
+
+
+def amd_server(root: Path, cpus: int = 8) -> Path:
+    """EPYC with amd-pstate-epp and acpi_idle; RAPL has energy counters only (no limits); no uncore driver."""
+    base = root / "class" / "powercap"
+    for s in range(2):
+        d = base / f"intel-rapl:{s}"
+        _w(d / "name", f"package-{s}", 0o444)
+        _w(d / "energy_uj", 5_000_000 * (s + 1), 0o444)
+        _w(d / "max_energy_range_uj", 65532610987, 0o444)
+    for c in range(cpus):
+        add_policy(
+            root,
+            c,
+            driver="amd-pstate-epp",
+            governors="performance powersave",
+            governor="powersave",
+            cpuinfo=AMD_CPUINFO,
+            epp="balance_performance",
+            epp_prefs=INTEL_EPP_PREFS,
+        )
+    add_cpuidle(root, cpus, ACPI_IDLE_STATES, "acpi_idle")
+    return root
+
+
+VM_FREQS = [1_200_000, 1_600_000, 2_000_000, 2_400_000, 2_800_000]
+
+
+def vm_guest(root: Path, cpus: int = 4) -> Path:
+    """A KVM guest: acpi-cpufreq with listed frequencies, no EPP, no cpuidle states, no powercap."""
+    for c in range(cpus):
+        add_policy(
+            root,
+            c,
+            driver="acpi-cpufreq",
+            governors="conservative ondemand userspace powersave performance schedutil",
+            governor="schedutil",
+            cpuinfo=(VM_FREQS[0], VM_FREQS[-1]),
+            available=VM_FREQS,
+        )
+    return root
+
+
 def read(root: Path, rel: str) -> str:
     """An attribute as sysfs shows it, without the trailing newline."""
     return (root / rel).read_text().strip()

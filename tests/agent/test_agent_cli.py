@@ -143,3 +143,26 @@ def test_daemon_reapplies_serves_metrics_and_restores_on_sigterm(tmp_path, sysro
         _out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err.decode()
     assert snapshot(sysroot) == before
+
+
+def test_inventory_offline_table_and_json(sysroot, state_dir, capsys):
+    from tests.agent.hw import intel_server
+
+    intel_server(sysroot, cpus=4)
+    before = snapshot(sysroot)
+    assert main(["agent", "--inventory", "--sysfs-root", str(sysroot), "--state-dir", str(state_dir)]) == 0
+    table = capsys.readouterr().out
+    assert "scaling driver: intel_pstate" in table
+    assert "governors (spec.cpu.governor): performance powersave" in table
+    assert "C6       latency   170 us  MWAIT 0x20" in table
+    assert "package_01_die_00  800-2400 MHz" in table
+    assert "intel-rapl:0   package-0  max 205 W, writable" in table
+    assert main(["agent", "--inventory", "--json", "--sysfs-root", str(sysroot)]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["frequency"] == {"maxMHz": 3800, "minMHz": 800} and doc["cpuidleDriver"] == "intel_idle"
+    assert snapshot(sysroot) == before and not state_dir.exists()  # read only, no state, no lock
+
+
+def test_json_without_inventory_is_an_error(sysroot, state_dir, capsys):
+    assert main(agent(sysroot, state_dir, "--node-name", "n", "--json")) == 2
+    assert "--json goes with --inventory" in capsys.readouterr().err

@@ -583,3 +583,42 @@ def test_grafana_dashboard_is_valid_json_and_queries_metrics_joulie_exports():
     known = _exported_metric_names()
     used = {m for p in dashboard["panels"] for t in p["targets"] for m in re.findall(r"\bjoulie_[a-z_]+\b", t["expr"])}
     assert used and used <= known, f"dashboard queries metrics nobody exports: {sorted(used - known)}"
+
+
+def test_profile_cpu_controls_reach_the_labeller_in_the_api_shape():
+    from joulie.cli import build_parser
+    from labeller.cli import planner_config
+    from labeller.templates import DEFAULT_ECO_CONTROLS
+
+    default_args = _serve(None)["args"]
+    assert not any(a.startswith(("--eco-cpu-controls", "--performance-cpu-controls")) for a in default_args)
+    assert planner_config(build_parser().parse_args(default_args)).cpu_controls.eco == DEFAULT_ECO_CONTROLS
+    eco = {
+        "governor": "powersave",
+        "epp": 192,
+        "frequency": {"maxPct": 70},
+        "cstates": {"names": {"C6": True}, "maxLatencyUs": 200},
+        "uncore": {"minMHz": 800, "maxMHz": 1800},
+    }
+    args = _serve({"profiles": {"eco": {"cpu": eco}, "performance": {"cpu": {}}}})["args"]
+    assert json.loads(arg_value(args, "--eco-cpu-controls")) == eco
+    config = planner_config(build_parser().parse_args(args))
+    assert config.cpu_controls.eco.to_api() == {**eco, "frequency": {"maxPct": 70.0}}
+    assert config.cpu_controls.performance.empty
+
+
+@pytest.mark.parametrize(
+    "bad, where",
+    [
+        ({"profiles": {"eco": {"cpu": {"governer": "powersave"}}}}, "/profiles/eco/cpu"),
+        ({"profiles": {"eco": {"cpu": {"frequency": {"maxPct": 120}}}}}, "/profiles/eco/cpu/frequency/maxPct"),
+        (
+            {"profiles": {"performance": {"cpu": {"cstates": {"names": {"C6": "yes"}}}}}},
+            "/profiles/performance/cpu/cstates/names/C6",
+        ),
+    ],
+)
+def test_values_schema_rejects_bad_profile_controls(bad, where):
+    with pytest.raises(helm_python.HelmValuesError) as info:
+        render(bad)
+    assert where in str(info.value)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import Any, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field, WithJsonSchema, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+from pydantic.json_schema import JsonDict
 
 from joulie.api.labels import Profile
 from joulie.api.v1alpha1.common import (
@@ -28,8 +31,126 @@ def npp_name(node_name: str) -> str:
     return f"node-{node_name}"
 
 
+def _cel(rule: str, message: str) -> JsonDict:
+    return {"rule": rule, "message": message}
+
+
+_RANGE_CONFIG = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+class FrequencyRange(SpecModel):
+    """A frequency range: absolute MHz, or percent of the hardware's range; either bound may be left out.
+
+    ``pct`` maps linearly onto the range the hardware reports (``cpuinfo_{min,max}_freq`` for
+    cores, ``initial_{min,max}_freq_khz`` for uncore): ``min + pct / 100 * (max - min)``.
+    A bound left out keeps the node's own value (clamped so that min <= max).
+    """
+
+    model_config = ConfigDict(
+        **_RANGE_CONFIG,
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel(
+                    "!((has(self.minMHz) || has(self.maxMHz)) && (has(self.minPct) || has(self.maxPct)))",
+                    "use minMHz/maxMHz or minPct/maxPct, not both",
+                ),
+                _cel(
+                    "!has(self.minMHz) || !has(self.maxMHz) || self.minMHz <= self.maxMHz", "minMHz must be <= maxMHz"
+                ),
+                _cel(
+                    "!has(self.minPct) || !has(self.maxPct) || self.minPct <= self.maxPct", "minPct must be <= maxPct"
+                ),
+            ]
+        },
+    )
+
+    min_mhz: int | None = Field(default=None, ge=1, alias="minMHz", description="Lowest frequency, MHz.")
+    max_mhz: int | None = Field(default=None, ge=1, alias="maxMHz", description="Highest frequency, MHz.")
+    min_pct: float | None = Field(default=None, ge=0, le=100, description="Lowest frequency, % of the hardware range.")
+    max_pct: float | None = Field(default=None, ge=0, le=100, description="Highest frequency, % of the hardware range.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FrequencyRange:
+        mhz = self.min_mhz is not None or self.max_mhz is not None
+        pct = self.min_pct is not None or self.max_pct is not None
+        if mhz and pct:
+            raise ValueError("use minMHz/maxMHz or minPct/maxPct, not both")
+        if self.min_mhz is not None and self.max_mhz is not None and self.min_mhz > self.max_mhz:
+            raise ValueError(f"minMHz {self.min_mhz} is above maxMHz {self.max_mhz}")
+        if self.min_pct is not None and self.max_pct is not None and self.min_pct > self.max_pct:
+            raise ValueError(f"minPct {self.min_pct:g} is above maxPct {self.max_pct:g}")
+        return self
+
+    @property
+    def empty(self) -> bool:
+        return self.min_mhz is None and self.max_mhz is None and self.min_pct is None and self.max_pct is None
+
+    def describe(self) -> str:
+        """``800-2000 MHz``, ``-60 %``: what was asked, for statuses and plan tables."""
+        if self.min_pct is not None or self.max_pct is not None:
+            lo = "" if self.min_pct is None else f"{self.min_pct:g}"
+            hi = "" if self.max_pct is None else f"{self.max_pct:g}"
+            return f"{lo}-{hi} %"
+        lo = "" if self.min_mhz is None else str(self.min_mhz)
+        hi = "" if self.max_mhz is None else str(self.max_mhz)
+        return f"{lo}-{hi} MHz"
+
+
+CSTATE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,16}$")
+EPP_NAME = re.compile(r"^[a-z][a-z_]{0,31}$")
+
+Epp = Annotated[
+    int | str,
+    WithJsonSchema(
+        {
+            "x-kubernetes-int-or-string": True,
+            "description": "A name from energy_performance_available_preferences, or 0-255 (0 = performance).",
+            "x-kubernetes-validations": [
+                _cel(
+                    "type(self) == int ? (self >= 0 && self <= 255) : (size(self) >= 1 && size(self) <= 32)",
+                    "epp is a preference name (1-32 characters) or an integer 0-255",
+                )
+            ],
+        }
+    ),
+]
+
+
+class CStates(SpecModel):
+    """cpuidle states: enable or disable by name, and disable every state slower to wake than a limit."""
+
+    names: dict[str, bool] | None = Field(
+        default=None,
+        max_length=32,
+        description="State name (cpuidle stateK/name, e.g. C1, C1E, C6) -> enabled. POLL is never disabled.",
+    )
+    max_latency_us: int | None = Field(
+        default=None,
+        ge=0,
+        description="Also disable every state whose exit latency is above this, in microseconds.",
+    )
+
+    @field_validator("names")
+    @classmethod
+    def _names(cls, value: dict[str, bool] | None) -> dict[str, bool] | None:
+        for name in value or {}:
+            if not CSTATE_NAME.match(name):
+                raise ValueError(f"{name!r} is not a C-state name (1-16 letters, digits, '.', '_' or '-')")
+        return value
+
+    def describe(self) -> str:
+        parts = [f"{n}={'on' if on else 'off'}" for n, on in sorted((self.names or {}).items())]
+        if self.max_latency_us is not None:
+            parts.append(f"<={self.max_latency_us}us")
+        return ",".join(parts)
+
+
+CONTROL_NAMES: Final = ("governor", "epp", "frequency", "cstates", "uncore")
+"""The CPU controls beyond the cap, in the order the agent applies them."""
+
+
 class CpuCap(SpecModel):
-    """CPU package power cap; watts win when both are given."""
+    """CPU settings: the package power cap (watts win) and the controls beyond it; absent = leave the node as it is."""
 
     package_power_cap_watts: float | None = Field(
         default=None, ge=1, description="Cap per CPU package (RAPL package zone), in watts."
@@ -37,6 +158,55 @@ class CpuCap(SpecModel):
     package_power_cap_pct_of_max: float | None = Field(
         default=None, ge=1, le=100, description="Cap per package as a percentage of the zone's maximum."
     )
+    frequency: FrequencyRange | None = Field(
+        default=None,
+        description="scaling_min_freq/scaling_max_freq of every CPU, clamped to cpuinfo_{min,max}_freq.",
+    )
+    governor: str | None = Field(
+        default=None,
+        pattern=r"^[a-z][a-z0-9_]{0,15}$",
+        description="cpufreq governor; must be listed in scaling_available_governors.",
+    )
+    epp: Epp | None = None
+    cstates: CStates | None = None
+    uncore: FrequencyRange | None = Field(
+        default=None,
+        description="Intel uncore frequency of every package/die, clamped to initial_{min,max}_freq_khz.",
+    )
+
+    @field_validator("epp", mode="before")
+    @classmethod
+    def _epp_number(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError("epp is a preference name or an integer 0-255")
+        if isinstance(value, str) and value.isdigit():
+            return int(value)
+        return value
+
+    @field_validator("epp")
+    @classmethod
+    def _epp(cls, value: int | str | None) -> int | str | None:
+        if isinstance(value, int) and not 0 <= value <= 255:
+            raise ValueError(f"epp must be in 0-255, got {value}")
+        if isinstance(value, str) and not EPP_NAME.match(value):
+            raise ValueError(f"{value!r} is not an EPP name (lowercase letters and _)")
+        return value
+
+    @property
+    def has_cap(self) -> bool:
+        return self.package_power_cap_watts is not None or self.package_power_cap_pct_of_max is not None
+
+    def controls(self) -> dict[str, Any]:
+        """The controls beyond the cap that are set, by name, in apply order."""
+        out: dict[str, Any] = {}
+        for name in CONTROL_NAMES:
+            value = getattr(self, name)
+            if value is None or (isinstance(value, FrequencyRange) and value.empty):
+                continue
+            if isinstance(value, CStates) and value.names is None and value.max_latency_us is None:
+                continue
+            out[name] = value
+        return out
 
 
 class GpuPowerCap(SpecModel):
@@ -71,12 +241,69 @@ class PackageStatus(ApiModel):
     cap_watts: float = Field(ge=0)
 
 
+ControlName = Literal["governor", "epp", "frequency", "cstates", "uncore"]
+ControlResult = Literal["applied", "failed", "unsupported", "skipped"]
+
+
+class CpuControlStatus(ApiModel):
+    """What happened to one control beyond the cap."""
+
+    name: ControlName
+    requested: str = Field(description="What the spec asked for.")
+    applied: str | None = Field(default=None, description="What the hardware reports after the pass.")
+    result: ControlResult
+    message: str | None = None
+
+
 class CpuStatus(ApiModel):
     backend: Literal["rapl", "dvfs", "http", "none"]
     package_power_cap_watts: float | None = Field(default=None, ge=0, description="Cap applied per package.")
     packages: list[PackageStatus] | None = None
     max_freq_k_hz: int | None = Field(default=None, ge=0, alias="maxFreqKHz")
     throttle_pct: float | None = Field(default=None, ge=0, le=100)
+    controls: list[CpuControlStatus] | None = Field(default=None, description="Controls beyond the cap.")
+    controls_summary: str | None = Field(
+        default=None, description="One line per node for kubectl get -o wide: control=result."
+    )
+
+
+class CStateInfo(ApiModel):
+    name: str
+    latency_us: int = Field(ge=0, description="Exit latency (cpuidle stateK/latency).")
+    description: str | None = None
+
+
+class FrequencyInfo(ApiModel):
+    min_mhz: int = Field(ge=0, alias="minMHz")
+    max_mhz: int = Field(ge=0, alias="maxMHz")
+
+
+class UncoreDie(ApiModel):
+    die: str = Field(description="intel_uncore_frequency directory, e.g. package_00_die_00.")
+    min_mhz: int = Field(ge=0, alias="minMHz", description="initial_min_freq_khz, MHz.")
+    max_mhz: int = Field(ge=0, alias="maxMHz", description="initial_max_freq_khz, MHz.")
+
+
+class RaplZoneInfo(ApiModel):
+    zone: str
+    name: str
+    max_watts: float | None = Field(default=None, ge=0)
+    writable: bool
+
+
+class NodeCapabilities(ApiModel):
+    """What the node's power interfaces support, so profiles can be written that work."""
+
+    cpus: int = Field(default=0, ge=0)
+    scaling_driver: str | None = None
+    frequency: FrequencyInfo | None = Field(default=None, description="cpuinfo_{min,max}_freq range.")
+    available_frequencies_mhz: list[int] | None = Field(default=None, alias="availableFrequenciesMHz")
+    governors: list[str] | None = None
+    epp: list[str] | None = Field(default=None, description="energy_performance_available_preferences.")
+    cpuidle_driver: str | None = None
+    cstates: list[CStateInfo] | None = None
+    uncore: list[UncoreDie] | None = None
+    rapl_zones: list[RaplZoneInfo] | None = None
 
 
 class GpuStatus(ApiModel):
@@ -93,7 +320,8 @@ class NodePowerProfileStatus(ApiModel):
     cpu: CpuStatus | None = None
     gpu: GpuStatus | None = None
     last_applied_time: datetime | None = None
-    drift_corrections: int | None = Field(default=None, ge=0, description="Caps found reverted and re-applied.")
+    drift_corrections: int | None = Field(default=None, ge=0, description="Values found reverted and re-applied.")
+    capabilities: NodeCapabilities | None = None
     conditions: list[Condition] | None = None
 
 
@@ -118,6 +346,7 @@ CRD = CrdSpec(
         PrinterColumn("Draining", "boolean", ".spec.draining"),
         condition_column("Applied", "Applied"),
         PrinterColumn("Applied-Cap", "number", ".status.cpu.packagePowerCapWatts", priority=1),
+        PrinterColumn("Controls", "string", ".status.cpu.controlsSummary", "Controls beyond the cap", priority=1),
         AGE_COLUMN,
     ),
     description="Desired power profile of one node: written by the labeller, enforced by the agent.",
