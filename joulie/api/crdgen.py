@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from joulie.api.v1alpha1 import CRDS, GROUP, VERSION, CrdSpec
 
 _DROP_KEYS = {"title", "$defs"}
+_PRESERVE = "x-kubernetes-preserve-unknown-fields"
 
 
 def _structural(node: Any, defs: dict[str, Any]) -> Any:
@@ -45,8 +46,8 @@ def _structural(node: Any, defs: dict[str, Any]) -> Any:
         if key == "const":
             out["enum"] = [value]
             continue
-        if key == "additionalProperties" and value is False:
-            continue
+        if key == "additionalProperties" and (value is False or (value is True and node.get(_PRESERVE))):
+            continue  # v1 CRDs refuse `true`: x-kubernetes-preserve-unknown-fields says it
         if key in ("exclusiveMinimum", "exclusiveMaximum") and not isinstance(value, bool):
             # JSON Schema 2020-12 gives the bound; OpenAPI v3.0 (CRDs) wants the bound in
             # minimum/maximum and a boolean flag, else the API server rejects the CRD.

@@ -16,6 +16,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from joulie.api.v1alpha1 import CRDS
 from tests.install.chart import CHART_DIR, NAMESPACE, ROOT, arg_value, container, render
 
 # The chart's floor (kubeVersion >=1.25: KubeSchedulerConfiguration v1) and a current release.
@@ -160,7 +161,7 @@ def test_helm_loads_the_crds_and_they_are_valid_crds():
         obj = yaml.safe_load(crd["data"])
         kubernetes_validate.validate(obj, KUBE_VERSIONS[-1], strict=True)
         names.add(obj["metadata"]["name"])
-    assert names == {"nodepowerprofiles.joulie.io", "telemetryprofiles.joulie.io"}
+    assert names == {f"{c.plural}.joulie.io" for c in CRDS}
 
 
 # ---------------------------------------------------------------------------- RBAC

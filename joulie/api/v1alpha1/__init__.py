@@ -50,6 +50,21 @@ from joulie.api.v1alpha1.nodepowerprofile import (
     npp_name,
 )
 from joulie.api.v1alpha1.nodepowerprofile import CRD as _NPP_CRD
+from joulie.api.v1alpha1.powercappingpolicy import CRD as _PCP_CRD
+from joulie.api.v1alpha1.powercappingpolicy import (
+    DEFAULT_RACK_LABEL,
+    PCP_KIND,
+    PCP_PLURAL,
+    CustomAlgorithm,
+    PerformancePowerRatio,
+    PerformanceSource,
+    PowerCappingPolicy,
+    PowerCappingPolicySpec,
+    PowerCappingPolicyStatus,
+    RackConstraint,
+    RackStatus,
+    TelemetrySettings,
+)
 from joulie.api.v1alpha1.telemetryprofile import CRD as _TP_CRD
 from joulie.api.v1alpha1.telemetryprofile import (
     TP_KIND,
@@ -68,7 +83,7 @@ from joulie.api.v1alpha1.telemetryprofile import (
     TelemetryTarget,
 )
 
-CRDS: tuple[CrdSpec, ...] = (_NPP_CRD, _TP_CRD)
+CRDS: tuple[CrdSpec, ...] = (_NPP_CRD, _TP_CRD, _PCP_CRD)
 """Every resource ``joulie crds`` generates, in file order."""
 
 __all__ = [
@@ -76,9 +91,12 @@ __all__ = [
     "API_VERSION",
     "CONTROL_NAMES",
     "CRDS",
+    "DEFAULT_RACK_LABEL",
     "GROUP",
     "NPP_KIND",
     "NPP_PLURAL",
+    "PCP_KIND",
+    "PCP_PLURAL",
     "TP_KIND",
     "TP_PLURAL",
     "VERSION",
@@ -95,6 +113,7 @@ __all__ = [
     "CpuControlStatus",
     "CpuStatus",
     "CrdSpec",
+    "CustomAlgorithm",
     "Epp",
     "FrequencyInfo",
     "FrequencyRange",
@@ -107,8 +126,15 @@ __all__ = [
     "NodePowerProfileSpec",
     "NodePowerProfileStatus",
     "PackageStatus",
+    "PerformancePowerRatio",
+    "PerformanceSource",
     "PolicyRef",
+    "PowerCappingPolicy",
+    "PowerCappingPolicySpec",
+    "PowerCappingPolicyStatus",
     "PrinterColumn",
+    "RackConstraint",
+    "RackStatus",
     "RaplZoneInfo",
     "SourceType",
     "SpecModel",
@@ -116,6 +142,7 @@ __all__ = [
     "TelemetryProfile",
     "TelemetryProfileSpec",
     "TelemetryProfileStatus",
+    "TelemetrySettings",
     "TelemetrySource",
     "TelemetrySources",
     "TelemetryTarget",
