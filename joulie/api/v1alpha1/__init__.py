@@ -22,6 +22,15 @@ from joulie.api.v1alpha1.common import (
     condition_column,
     set_condition,
 )
+from joulie.api.v1alpha1.facilitytelemetry import CRD as _FT_CRD
+from joulie.api.v1alpha1.facilitytelemetry import (
+    FT_KIND,
+    FT_PLURAL,
+    FacilityTelemetryTemplate,
+    FacilityTelemetryTemplateSpec,
+    FacilityTelemetryTemplateStatus,
+    duration_seconds,
+)
 from joulie.api.v1alpha1.nodepowerprofile import CRD as _NPP_CRD
 from joulie.api.v1alpha1.nodepowerprofile import (
     NPP_KIND,
@@ -56,13 +65,15 @@ from joulie.api.v1alpha1.telemetryprofile import (
     TelemetryTarget,
 )
 
-CRDS: tuple[CrdSpec, ...] = (_NPP_CRD, _TP_CRD)
+CRDS: tuple[CrdSpec, ...] = (_NPP_CRD, _TP_CRD, _FT_CRD)
 """Every resource ``joulie crds`` generates, in file order."""
 
 __all__ = [
     "AGE_COLUMN",
     "API_VERSION",
     "CRDS",
+    "FT_KIND",
+    "FT_PLURAL",
     "GROUP",
     "NPP_KIND",
     "NPP_PLURAL",
@@ -77,6 +88,9 @@ __all__ = [
     "CpuControl",
     "CpuStatus",
     "CrdSpec",
+    "FacilityTelemetryTemplate",
+    "FacilityTelemetryTemplateSpec",
+    "FacilityTelemetryTemplateStatus",
     "GpuCap",
     "GpuControl",
     "GpuPowerCap",
@@ -97,6 +111,7 @@ __all__ = [
     "TelemetrySources",
     "TelemetryTarget",
     "condition_column",
+    "duration_seconds",
     "npp_name",
     "set_condition",
 ]
