@@ -17,15 +17,17 @@ import logging
 import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import REGISTRY, CollectorRegistry
 
-from extender.cli import add_http_flags, serve_settings
+from extender.cli import add_http_flags, add_power_flags, serve_settings
 from extender.metrics import ExtenderMetrics
+from extender.power import PowerScores
 from extender.service import ExtenderService
-from extender.settings import ServeSettings
+from extender.settings import PowerSettings, ServeSettings
 from joulie.cliutil import ConfigError, add_kube_flags, add_logging_flags, env
+from joulie.facility.settings import FacilitySettings, add_facility_flags, facility_settings
 from joulie.logs import setup_logging
 from labeller.cli import add_labeller_run_flags, add_planner_flags, example_snapshot_path, loop_settings, planner_config
 from labeller.config import PlannerConfig
@@ -34,6 +36,9 @@ from labeller.planner import Planner
 from labeller.runtime import LabellerRuntime, SnapshotRuntime
 from labeller.settings import LoopSettings
 from labeller.snapshot import load_snapshot
+
+if TYPE_CHECKING:
+    from joulie.facility.kube import FacilityRuntime
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +62,42 @@ def build_runtime(
     return build_kube_runtime(loop, config, build_api_client(kubeconfig, context), metrics)
 
 
-def run_serve(settings: ServeSettings, runtime: LabellerRuntime, registry: CollectorRegistry, mode: str) -> int:
+def build_facility(
+    settings: FacilitySettings,
+    power: PowerSettings,
+    runtime: LabellerRuntime,
+    kubeconfig: str | None,
+    context: str | None,
+    registry: CollectorRegistry,
+) -> FacilityRuntime:
+    """The facility runtime (templates, collectors, status) on its own API connection pool."""
+    from joulie.facility.collector import FacilityCollector
+    from joulie.facility.kube import FacilityRuntime
+    from joulie.facility.metrics import FacilityMetrics
+    from joulie.facility.secrets import KubeSecrets
+    from joulie.kube.client import build_api_client
+
+    api = build_api_client(kubeconfig, context)
+    collector = FacilityCollector(
+        KubeSecrets(api, settings.namespace), FacilityMetrics(registry), workers=settings.workers
+    )
+    is_leader = getattr(runtime, "is_leader", lambda: True)
+    return FacilityRuntime(
+        api,
+        collector,
+        power.model(),
+        may_write=is_leader,
+        status_interval=settings.status_interval_seconds,
+    )
+
+
+def run_serve(
+    settings: ServeSettings,
+    runtime: LabellerRuntime,
+    registry: CollectorRegistry,
+    mode: str,
+    facility: FacilityRuntime | None = None,
+) -> int:
     import uvicorn
 
     from extender.app import create_app
@@ -68,9 +108,20 @@ def run_serve(settings: ServeSettings, runtime: LabellerRuntime, registry: Colle
         # Runs after uvicorn drained in-flight requests and before it re-raises
         # SIGTERM: the runtime (watches, leader lease) is released in order.
         await asyncio.to_thread(runtime.stop)
+        if facility is not None:
+            await asyncio.to_thread(facility.stop)
         log.info("stopped")
 
-    service = ExtenderService(runtime, ExtenderMetrics(registry), assumed_ttl_seconds=settings.assumed_ttl_seconds)
+    power = None
+    if settings.power.enabled:
+        power = PowerScores(
+            facility.collector if facility is not None else None,
+            settings.power.model(),
+            settings.power.assumption_factor,
+        )
+    service = ExtenderService(
+        runtime, ExtenderMetrics(registry), assumed_ttl_seconds=settings.assumed_ttl_seconds, power=power
+    )
     app = create_app(
         runtime,
         url_prefix=settings.url_prefix,
@@ -93,12 +144,22 @@ def run_serve(settings: ServeSettings, runtime: LabellerRuntime, registry: Colle
         )
     )
     runtime.start()
+    if facility is not None:
+        facility.start()
     # Move what is loaded so far (caches, plan) out of the collector's view: a full
     # collection then no longer walks it, which would otherwise show as p99 spikes.
     gc.collect()
     gc.freeze()
     log.info(
-        "serving", extra={"host": settings.host, "port": settings.port, "urlPrefix": settings.url_prefix, "mode": mode}
+        "serving",
+        extra={
+            "host": settings.host,
+            "port": settings.port,
+            "urlPrefix": settings.url_prefix,
+            "mode": mode,
+            "powerAwareScoring": settings.power.enabled,
+            "facilityTelemetry": facility is not None,
+        },
     )
     server.run()
     return 0 if server.started else 1
@@ -117,8 +178,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = serve_settings(args)
     # The process registry: /metrics then also carries the Python process and GC collectors.
     registry = REGISTRY
+    snapshot_mode = bool(args.example or args.snapshot)
+    facility_cfg = facility_settings(args)
+    if facility_cfg.enabled and snapshot_mode:
+        raise ConfigError("--facility-telemetry needs a cluster (FacilityTelemetryTemplates, nodes, Secrets)")
     runtime = runtime_from_args(args, LabellerMetrics(registry))
-    return run_serve(settings, runtime, registry, "snapshot" if args.example or args.snapshot else "cluster")
+    facility = None
+    if facility_cfg.enabled:
+        facility = build_facility(facility_cfg, settings.power, runtime, args.kubeconfig, args.context, registry)
+    return run_serve(settings, runtime, registry, "snapshot" if snapshot_mode else "cluster", facility)
 
 
 def register(sub: Any) -> None:
@@ -138,6 +206,8 @@ def register(sub: Any) -> None:
     )
     src.add_argument("--example", action="store_true", help="serve from the bundled example snapshot")
     add_http_flags(p)
+    add_power_flags(p)
+    add_facility_flags(p)
     add_planner_flags(p)
     add_labeller_run_flags(p)
     add_kube_flags(p)

@@ -83,12 +83,19 @@ class ThermalReadings(Protocol):
 
 
 class FacilityReadings(ThermalReadings, Protocol):
-    """Everything the collectors publish; ``version`` bumps whenever any reading changes."""
+    """Everything the collectors publish.
+
+    ``version`` bumps when the set of configured nodes changes, a power curve changes,
+    or a reading turns fresh; a fresh reading turning stale is seen through its
+    ``stale_at`` (:func:`next_expiry`), so refreshing a value changes nothing.
+    """
 
     @property
     def version(self) -> int: ...
 
-    def node(self, name: str) -> NodeFacility | None: ...
+    def node(self, name: str) -> NodeFacility | None:
+        """The node's readings; ``None`` when no template configures the node."""
+        ...
 
     def nodes(self) -> Mapping[str, NodeFacility]:
         """A consistent copy of every node's readings."""
@@ -105,7 +112,7 @@ def fresh_curve(facility: NodeFacility | None, now: float) -> PowerCurve | None:
     return facility.power.curve
 
 
-def next_expiry(facility: NodeFacility) -> float:
-    """The earliest time one of the node's readings turns stale (``inf`` when it has none)."""
+def next_expiry(facility: NodeFacility, now: float) -> float:
+    """The earliest time one of the node's fresh readings turns stale (``inf`` when none will)."""
     times = [r.stale_at for r in (facility.inlet_temp, facility.delta_p, facility.power) if r is not None]
-    return min(times, default=float("inf"))
+    return min((t for t in times if t > now), default=float("inf"))

@@ -173,7 +173,7 @@ class FacilityCollector:
             for name, target in self._targets.items():
                 if old.get(name) == target:
                     continue
-                self._readings.pop(name, None)
+                self._readings[name] = NodeFacility()  # configured, nothing read yet
                 self._provided.pop(name, None)
                 for key in [k for k in self._jobs if k.node == name]:
                     del self._jobs[key]
@@ -400,7 +400,8 @@ class FacilityCollector:
             had = old.inlet_temp if quantity is Quantity.INLET_TEMP else old.delta_p
             new = replace(old, inlet_temp=reading) if quantity is Quantity.INLET_TEMP else replace(old, delta_p=reading)
             self._readings[node] = new
-            self._version += 1
+            if had is None or not had.fresh(now):
+                self._version += 1  # freshness changed; a refresh of a fresh value changes no decision
             power = self._jobs.get(JobKey(node, Quantity.POWER.value))
             if first_power and (had is None or not had.fresh(now)) and power is not None and not power.in_flight:
                 power.due = self.monotonic()  # inputs just became available: predict now
@@ -413,7 +414,8 @@ class FacilityCollector:
                 return
             old = self._readings.get(node) or NodeFacility()
             self._readings[node] = replace(old, power=CurveReading(curve, now, stale_at, where))
-            self._version += 1
+            if old.power is None or old.power.curve != curve or not old.power.fresh(now):
+                self._version += 1
 
     # ------------------------------------------------------------ metrics at scrape time
 
