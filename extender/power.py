@@ -1,20 +1,22 @@
 """Power-aware prioritize: score nodes by the predicted watts a pod adds (``--power-aware-scoring``).
 
-For each node: ``before`` = CPU used by running pods (their requests) plus the pods
-bound but not running yet and the pods this extender just placed there, those two at
-the assumption factor (default 0.5, as WAO); ``after = before + the pod's request``.
-The increase is ``curve(after) - curve(before)`` on the node's power curve: the
-collectors' (:mod:`joulie.facility`) for nodes a FacilityTelemetryTemplate
-configures, the default parametric model for the others. The rule itself (bands,
-normalisation, neutral and overcommitted nodes) is :func:`joulie.core.power.power_scores`.
+For each node: ``before`` = CPU requested by running pods plus the pods bound but
+not running yet and the pods this extender just placed there, those two at the
+assumption factor (default 0.5, as WAO); ``after = before + the pod's request``. The
+increase is ``curve(after) - curve(before)`` on the node's power curve: the
+collectors' (:mod:`joulie.facility`) for nodes a FacilityTelemetryTemplate configures
+(``None``, so a neutral score, while not fresh), the default parametric model for
+the others. The rule (bands, normalisation over the candidates, neutral and
+overcommitted nodes) is :func:`joulie.core.power.power_scores`; this module computes
+exactly the same numbers, vectorised.
 
-Speed, as in :mod:`extender.scoring`: the increases of every node the store knows are
-computed once per (store version, facility version, pod CPU and GPUs) and kept until a
-fresh reading turns stale; per request the candidates' lowest and highest increases
-are found at C speed, and the scores come from a table per (demand, lowest, highest),
-which the scheduler's repeated candidate lists hit pod after pod. A facility that keeps
-changing (every curve refresh moves a value) rebuilds at most once per
-:data:`MIN_REBUILD_SECONDS`.
+Speed: the scheduler sends 5000 names per pod, serially. Per cluster state (store
+version, facility version) the nodes' curves, allocatable and CPU in use are laid out
+in numpy arrays once; per request the candidates are mapped to rows (one C-level
+``map``), the increases of every row are computed for the pod's size (cached per
+size) and the scores come out of a few array operations, so a new pod size or a new
+cluster state costs about what the packing score's table rebuild costs. A facility
+whose values keep moving rebuilds at most once per :data:`MIN_REBUILD_SECONDS`.
 """
 
 from __future__ import annotations
@@ -22,9 +24,11 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
 from itertools import repeat
+
+import numpy as np
+import numpy.typing as npt
 
 from extender.supply import SupplyIndex
 from extender.wire import ExtenderArgs
@@ -32,6 +36,7 @@ from joulie.api.labels import DemandClass
 from joulie.core.facility import FacilityReadings, fresh_curve, next_expiry
 from joulie.core.model import NodeInfo
 from joulie.core.power import (
+    CURVE_POINTS,
     DEFAULT_ASSUMPTION_FACTOR,
     ParametricModel,
     PowerCurve,
@@ -42,28 +47,62 @@ from joulie.core.power import (
 from joulie.core.store import ClusterStore
 
 MIN_REBUILD_SECONDS = 1.0
-_MAX_TABLES = 64
+_MAX_SIZES = 64
+
+Floats = npt.NDArray[np.float64]
+Ints = npt.NDArray[np.int64]
 
 
-@dataclass(frozen=True, slots=True)
-class _State:
-    store_version: int
-    facility_version: int
+class _Layout:
+    """One cluster state as arrays, one row per node the store knows."""
 
+    def __init__(self, names: list[str], curves: list[PowerCurve | None], alloc: list[int], used: list[float]) -> None:
+        self.names = names
+        self.row = {name: i for i, name in enumerate(names)}
+        n = len(names)
+        self.curves = curves
+        self.watts: Floats = np.zeros((n, CURVE_POINTS))
+        self.gpu_extra: Floats = np.zeros(n)
+        self.known = np.zeros(n, dtype=bool)
+        for i, c in enumerate(curves):
+            if c is not None:
+                self.watts[i] = c.watts
+                self.gpu_extra[i] = c.gpu_busy_extra_watts
+                self.known[i] = True
+        self.alloc: Floats = np.asarray(alloc, dtype=np.float64)
+        self.used: Floats = np.asarray(used, dtype=np.float64)
+        self.known &= self.alloc > 0
+        self.increases: dict[tuple[int, int], Floats] = {}
+        self.bands: dict[tuple[int, DemandClass], tuple[Ints, Ints]] = {}
 
-class _Increases:
-    """name -> predicted increase (``None``: unknown; ``inf``: overcommitted) for one pod size."""
+    def at(self, load: Floats) -> Floats:
+        """:func:`joulie.core.power.curve_watts` of every row at its ``load`` (same operations, same floats)."""
+        load = np.nan_to_num(load, nan=0.0, posinf=1.0, neginf=0.0)  # rows without allocatable: masked later
+        x = np.minimum(1.0, np.maximum(0.0, load)) * 10.0
+        i = np.minimum(9, x.astype(np.int64))
+        rows = np.arange(len(x))
+        lo = self.watts[rows, i]
+        return lo + (self.watts[rows, i + 1] - lo) * (x - i)
 
-    __slots__ = ("by_name", "finite", "scores")
-
-    def __init__(self, by_name: dict[str, float | None]) -> None:
-        self.by_name = by_name
-        self.finite = {k: v for k, v in by_name.items() if v is not None and math.isfinite(v)}
-        self.scores: dict[tuple[str, float, float], dict[str, int]] = {}
+    def increase(self, pod_millis: int, pod_gpus: int) -> Floats:
+        """Per row: the increase, ``inf`` when overcommitted, ``nan`` when unknown."""
+        key = (pod_millis, pod_gpus)
+        hit = self.increases.get(key)
+        if hit is not None:
+            return hit
+        with np.errstate(divide="ignore", invalid="ignore"):
+            after = self.used + pod_millis
+            inc = self.at(after / self.alloc) - self.at(self.used / self.alloc) + pod_gpus * self.gpu_extra
+        inc = np.where(after > self.alloc, math.inf, inc)
+        inc = np.where(self.known, inc, math.nan)
+        if len(self.increases) >= _MAX_SIZES:
+            self.increases.clear()
+        self.increases[key] = inc
+        return inc
 
 
 class PowerScores:
-    """Per-request power-aware scores; confined to the extender's worker thread like :class:`ScoreTables`."""
+    """Per-request power-aware scores; confined to the extender's worker thread, like the score tables."""
 
     def __init__(
         self,
@@ -77,87 +116,86 @@ class PowerScores:
         self.factor = assumption_factor
         self.clock = clock
         self._lock = threading.Lock()
-        self._state: _State | None = None
+        self._state: tuple[int, int] | None = None
         self._built_at = -math.inf
         self._valid_until = math.inf
+        self._layout = _Layout([], [], [], [])
         self._nodes: Mapping[str, NodeInfo] = {}
-        self._requested: Mapping[str, int] = {}
-        self._starting: Mapping[str, int] = {}
-        self._curves: dict[str, PowerCurve | None] = {}
-        self._tables: dict[tuple[int, int], _Increases] = {}
         self._default_curves: dict[int, PowerCurve] = {}
-        self._index: SupplyIndex | None = None
+        self._rows_memo: tuple[Sequence[str], _Layout, Ints] | None = None
+        self._reply_memo: tuple[tuple[object, ...], list[int]] | None = None
 
-    # ------------------------------------------------------------ per node
-
-    def _default_curve(self, gpus: int) -> PowerCurve:
+    def curve(self, name: str, node: NodeInfo | None, now: float) -> PowerCurve | None:
+        """The node's curve: the collectors' when a template configures it (``None`` while not fresh), else the default."""
+        facility = self.facility.node(name) if self.facility is not None else None
+        if facility is not None:
+            return fresh_curve(facility, now)
+        gpus = node.gpu_allocatable if node is not None else 0
         c = self._default_curves.get(gpus)
         if c is None:
             c = self._default_curves[gpus] = self.default_model.curve(gpus)
         return c
 
-    def curve(self, name: str, node: NodeInfo | None, now: float) -> PowerCurve | None:
-        """The node's curve: the collectors' when a template configures it (``None`` if not fresh), else the default."""
-        facility = self.facility.node(name) if self.facility is not None else None
-        if facility is not None:
-            return fresh_curve(facility, now)
-        return self._default_curve(node.gpu_allocatable if node is not None else 0)
-
-    def _increase(self, name: str, assumed_millis: int, pod_millis: int, pod_gpus: int) -> float | None:
-        node = self._nodes.get(name)
-        if node is None:
-            return None
-        starting = self._starting.get(name, 0)
-        running = self._requested.get(name, 0) - starting
-        used = load_before(running, starting + assumed_millis, self.factor)
-        return marginal_watts(self._curves.get(name), used, node.cpu_allocatable_millis, pod_millis, pod_gpus)
-
-    # ------------------------------------------------------------ tables
+    # ------------------------------------------------------------ state
 
     def refresh(self, store: ClusterStore) -> None:
         now = self.clock()
-        facility_version = self.facility.version if self.facility is not None else 0
-        state = _State(store.version, facility_version)
-        if state == self._state and now < self._valid_until:
-            return
-        if (
-            self._state is not None
-            and state.store_version == self._state.store_version
-            and now < self._valid_until
-            and now - self._built_at < MIN_REBUILD_SECONDS
+        state = (store.version, self.facility.version if self.facility is not None else 0)
+        if now < self._valid_until and (
+            state == self._state
+            or (
+                self._state is not None
+                and state[0] == self._state[0]
+                and now - self._built_at < MIN_REBUILD_SECONDS  # only the facility moved, a moment ago
+            )
         ):
-            return  # only the facility moved, and we rebuilt a moment ago
+            return
         snap = store.snapshot()
-        curves: dict[str, PowerCurve | None] = {}
+        names = list(snap.nodes)
+        curves, alloc, used = [], [], []
         valid_until = math.inf
-        facility = self.facility
-        for name, node in snap.nodes.items():
-            curves[name] = self.curve(name, node, now)
-            f = facility.node(name) if facility is not None else None
+        for name in names:
+            node = snap.nodes[name]
+            curves.append(self.curve(name, node, now))
+            alloc.append(node.cpu_allocatable_millis)
+            starting = snap.cpu_starting_millis.get(name, 0)
+            used.append(load_before(snap.cpu_requested_millis.get(name, 0) - starting, starting, self.factor))
+            f = self.facility.node(name) if self.facility is not None else None
             if f is not None:
                 valid_until = min(valid_until, next_expiry(f, now))
+        layout = _Layout(names, curves, alloc, used)
         with self._lock:
-            self._nodes, self._requested, self._starting = (
-                snap.nodes,
-                snap.cpu_requested_millis,
-                snap.cpu_starting_millis,
-            )
-            self._curves = curves
-            self._tables = {}
-            self._state = _State(snap.resource_version, facility_version)
-            self._built_at = now
-            self._valid_until = valid_until
+            self._layout, self._nodes = layout, snap.nodes
+            self._state = (snap.resource_version, state[1])
+            self._built_at, self._valid_until = now, valid_until
 
-    def _table(self, pod_millis: int, pod_gpus: int) -> _Increases:
-        key = (pod_millis, pod_gpus)
-        t = self._tables.get(key)
-        if t is None:
-            t = _Increases({name: self._increase(name, 0, pod_millis, pod_gpus) for name in self._nodes})
-            with self._lock:
-                if len(self._tables) >= _MAX_TABLES:
-                    self._tables.clear()
-                self._tables[key] = t
-        return t
+    def _bands(self, layout: _Layout, idx: SupplyIndex, demand: DemandClass) -> tuple[Ints, Ints]:
+        key = (id(idx), demand)
+        hit = layout.bands.get(key)
+        if hit is not None:
+            return hit
+        layout.bands.clear()  # one plan at a time
+        verdicts = idx.table(demand)
+        nodes = self._nodes
+        base, span = [], []
+        for name in layout.names:
+            v = verdicts.get(name)
+            if v is None:
+                v = idx.verdict(demand, idx.supply_from_store(name, nodes.get))
+            base.append(v.band.base)
+            span.append(v.band.span)
+        out = (np.asarray(base, dtype=np.int64), np.asarray(span, dtype=np.int64))
+        layout.bands[key] = out
+        return out
+
+    def _one_increase(
+        self, layout: _Layout, name: str, assumed_millis: int, pod_millis: int, pod_gpus: int
+    ) -> float | None:
+        i = layout.row.get(name)
+        if i is None:
+            return None
+        used = layout.used[i] + self.factor * assumed_millis
+        return marginal_watts(layout.curves[i], float(used), int(layout.alloc[i]), pod_millis, pod_gpus)
 
     # ------------------------------------------------------------ a request
 
@@ -165,59 +203,71 @@ class PowerScores:
         self, args: ExtenderArgs, idx: SupplyIndex, store: ClusterStore, assumed: Mapping[str, int]
     ) -> list[int]:
         """Integer scores 0..10 for ``args.names``, in order."""
-        pod = args.pod
-        demand = pod.demand
-        names = args.names
         self.refresh(store)
-        if idx is not self._index:  # a new plan: the bands changed
-            for t in self._tables.values():
-                t.scores.clear()
-            self._index = idx
-        table = self._table(pod.cpu_millis, pod.gpus)
-        special = {n: self._increase(n, a, pod.cpu_millis, pod.gpus) for n, a in assumed.items()}
-        # lowest/highest finite increase among the candidates, at C speed (nan for the rest is dropped)
-        finite = list(filter(math.isfinite, map(table.finite.get, names, repeat(math.nan))))
-        if special:
-            in_request = set(names)
-            finite += [x for n, x in special.items() if n in in_request and x is not None and math.isfinite(x)]
-        lowest, highest = (min(finite), max(finite)) if finite else (0.0, 0.0)
-        verdicts = idx.table(demand)
+        layout = self._layout
+        pod = args.pod
+        names: Sequence[str] = args.names
+        # Names mode: the scheduler sends the same (shared) candidate tuple pod after pod.
+        key = (names, layout, idx, pod.demand, pod.cpu_millis, pod.gpus)
+        memo = self._reply_memo
+        if not assumed and not args.full and memo is not None and all(a is b or a == b for a, b in zip(memo[0], key)):
+            return list(memo[1])
+        rows_memo = self._rows_memo
+        if rows_memo is not None and rows_memo[0] is names and rows_memo[1] is layout:
+            rows = rows_memo[2]
+        else:
+            rows = np.fromiter(map(layout.row.get, names, repeat(-1)), dtype=np.int64, count=len(names))
+            if not args.full:
+                self._rows_memo = (names, layout, rows)
+        inc_all = layout.increase(pod.cpu_millis, pod.gpus)
+        inc = np.where(rows >= 0, inc_all[rows], math.nan)
+        for name, millis in assumed.items():  # a handful of nodes: C-level scans beat a pass over 5000 names
+            x = self._one_increase(layout, name, millis, pod.cpu_millis, pod.gpus)
+            start = 0
+            while True:
+                try:
+                    i = names.index(name, start)
+                except ValueError:
+                    break
+                inc[i] = math.nan if x is None else x
+                start = i + 1
+        finite = np.isfinite(inc)
+        lowest, highest = (float(inc[finite].min()), float(inc[finite].max())) if finite.any() else (0.0, 0.0)
+        base_all, span_all = self._bands(layout, idx, pod.demand)
+        base = base_all[rows]
+        span = span_all[rows]
+        if highest > lowest:
+            with np.errstate(invalid="ignore"):
+                points = np.floor(span * (highest - inc) / (highest - lowest) + 0.5)
+        else:
+            points = span.astype(np.float64)
+        points = np.where(np.isnan(inc), span // 2, np.where(np.isinf(inc), 0, points))
+        out: list[int] = (base + points.astype(np.int64)).tolist()
+        if args.full or (rows < 0).any():
+            # nodes the store does not know (and, in full mode, every node: the request's labels decide)
+            self._fill_from_verdicts(out, args, idx, rows, inc, lowest, highest)
+        if not assumed and not args.full:
+            self._reply_memo = (key, out)
+            return list(out)
+        return out
 
-        def one(i: int, name: str, increase: float | None) -> int:
+    def _fill_from_verdicts(
+        self,
+        out: list[int],
+        args: ExtenderArgs,
+        idx: SupplyIndex,
+        rows: Ints,
+        inc: Floats,
+        lowest: float,
+        highest: float,
+    ) -> None:
+        verdicts = idx.table(args.pod.demand)
+        for i, name in enumerate(args.names):
+            if rows[i] >= 0 and not args.full:
+                continue
             v = verdicts.get(name)
             if v is None:
                 supply = idx.supply(name, args.labels[i]) if args.full else idx.supply_from_store(name, self._nodes.get)
-                v = idx.verdict(demand, supply)
-            return v.band.base + power_points(v.band.span, increase, lowest, highest)
-
-        if args.full:
-            return [one(i, n, special[n] if n in special else table.by_name.get(n)) for i, n in enumerate(names)]
-        by_score = self._score_table(table, idx, demand, lowest, highest)
-        out: list[int | None] = list(map(by_score.get, names))
-        if special or None in out:
-            for i, name in enumerate(names):
-                if name in special:
-                    out[i] = one(i, name, special[name])
-                elif out[i] is None:
-                    out[i] = one(i, name, None)
-        return out  # type: ignore[return-value]
-
-    def _score_table(
-        self, table: _Increases, idx: SupplyIndex, demand: DemandClass, lowest: float, highest: float
-    ) -> dict[str, int]:
-        key = (demand, lowest, highest)
-        hit = table.scores.get(key)
-        if hit is not None:
-            return hit
-        verdicts = idx.table(demand)
-        nodes = self._nodes
-        out = {}
-        for name, increase in table.by_name.items():
-            v = verdicts.get(name)
-            if v is None:
-                v = idx.verdict(demand, idx.supply_from_store(name, nodes.get))
-            out[name] = v.band.base + power_points(v.band.span, increase, lowest, highest)
-        if len(table.scores) >= _MAX_TABLES:
-            table.scores.clear()
-        table.scores[key] = out
-        return out
+                v = idx.verdict(args.pod.demand, supply)
+            x = float(inc[i])
+            out[i] = v.band.base + power_points(v.band.span, None if math.isnan(x) else x, lowest, highest)

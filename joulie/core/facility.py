@@ -60,6 +60,8 @@ class CurveReading:
     stale_at: float
     source: str
     """``parametric``, ``fake`` or the V2 endpoint's model path."""
+    inputs: tuple[Quantity, ...] = ()
+    """Readings the curve was predicted from (V2: inlet temperature and ΔP when configured)."""
 
     def fresh(self, now: float) -> bool:
         return now < self.stale_at
@@ -103,11 +105,16 @@ class FacilityReadings(ThermalReadings, Protocol):
 
 
 def fresh_curve(facility: NodeFacility | None, now: float) -> PowerCurve | None:
-    """The node's power curve if it and every input it was computed from are fresh."""
+    """The node's power curve if it and every reading it was predicted from are fresh.
+
+    A parametric or fake curve depends on no reading; a V2 prediction made at an inlet
+    temperature that has since turned stale does not count.
+    """
     if facility is None or facility.power is None or not facility.power.fresh(now):
         return None
-    for reading in (facility.inlet_temp, facility.delta_p):
-        if reading is not None and not reading.fresh(now):
+    for quantity in facility.power.inputs:
+        reading = facility.inlet_temp if quantity is Quantity.INLET_TEMP else facility.delta_p
+        if reading is None or not reading.fresh(now):
             return None
     return facility.power.curve
 

@@ -373,6 +373,7 @@ class FacilityCollector:
             raise FetchError(FailureKind.CONFIG, "waiting for the endpoint provider to supply a predictor endpoint")
         facility = self._readings.get(node) or NodeFacility()
         inputs = []
+        used: list[Quantity] = []
         for quantity, configured, reading in (
             (Quantity.INLET_TEMP, t.inlet is not None, facility.inlet_temp),
             (Quantity.DELTA_P, t.delta_p is not None, facility.delta_p),
@@ -383,12 +384,13 @@ class FacilityCollector:
                 raise FetchError(FailureKind.CONFIG, f"no fresh {quantity.value} to predict from")
             else:
                 inputs.append(reading.value)
+                used.append(quantity)
         ep = V2Endpoint(endpoint.url, endpoint.timeout, self._auth(endpoint.secret), endpoint.tls)
         points = tuple(
             self.v2.predict(ep, 10.0 * i, inputs[0], inputs[1], on_call=self.metrics.predictions.inc)
             for i in range(CURVE_POINTS)
         )
-        self._store_curve(node, PowerCurve(points), now, now + p.timing.ttl, f"v2:{endpoint.url}")
+        self._store_curve(node, PowerCurve(points), now, now + p.timing.ttl, f"v2:{endpoint.url}", tuple(used))
 
     def _store(self, node: str, quantity: Quantity, value: float, where: str, ttl: float, first_power: bool) -> None:
         now = self.clock()
@@ -408,12 +410,14 @@ class FacilityCollector:
                 self._schedule(power)
                 self._wake.notify()
 
-    def _store_curve(self, node: str, curve: PowerCurve, now: float, stale_at: float, where: str) -> None:
+    def _store_curve(
+        self, node: str, curve: PowerCurve, now: float, stale_at: float, where: str, inputs: tuple[Quantity, ...] = ()
+    ) -> None:
         with self._lock:
             if node not in self._targets:
                 return
             old = self._readings.get(node) or NodeFacility()
-            self._readings[node] = replace(old, power=CurveReading(curve, now, stale_at, where))
+            self._readings[node] = replace(old, power=CurveReading(curve, now, stale_at, where, inputs))
             if old.power is None or old.power.curve != curve or not old.power.fresh(now):
                 self._version += 1
 

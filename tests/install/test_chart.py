@@ -160,7 +160,11 @@ def test_helm_loads_the_crds_and_they_are_valid_crds():
         obj = yaml.safe_load(crd["data"])
         kubernetes_validate.validate(obj, KUBE_VERSIONS[-1], strict=True)
         names.add(obj["metadata"]["name"])
-    assert names == {"nodepowerprofiles.joulie.io", "telemetryprofiles.joulie.io"}
+    assert names == {
+        "nodepowerprofiles.joulie.io",
+        "telemetryprofiles.joulie.io",
+        "facilitytelemetrytemplates.joulie.io",
+    }
 
 
 # ---------------------------------------------------------------------------- RBAC
