@@ -127,17 +127,17 @@ class JsonClient:
                 raw = resp.read(MAX_BODY_BYTES + 1)
             finally:
                 resp.release_conn()
-        except (ReadTimeoutError, ConnectTimeoutError, TimeoutError):
-            raise FetchError(FailureKind.TIMEOUT, f"{method} {url}: no answer within {timeout:g}s") from None
-        except SSLError as exc:
-            raise FetchError(FailureKind.UNREACHABLE, f"{method} {url}: TLS failed: {exc}") from None
-        except MaxRetryError as exc:
-            reason = exc.reason
-            if isinstance(reason, (ReadTimeoutError, ConnectTimeoutError, TimeoutError)):
-                raise FetchError(FailureKind.TIMEOUT, f"{method} {url}: no answer within {timeout:g}s") from None
-            raise FetchError(FailureKind.UNREACHABLE, f"{method} {url}: {reason}") from None
-        except (NewConnectionError, ProtocolError, HTTPError, OSError) as exc:
-            raise FetchError(FailureKind.UNREACHABLE, f"{method} {url}: {exc}") from None
+        except (
+            NewConnectionError,
+            MaxRetryError,
+            SSLError,
+            ReadTimeoutError,
+            TimeoutError,
+            ProtocolError,
+            HTTPError,
+            OSError,
+        ) as exc:
+            raise _transport_error(exc, method, url, timeout) from None
         if len(raw) > MAX_BODY_BYTES:
             raise FetchError(FailureKind.PAYLOAD, f"{method} {url}: answer larger than {MAX_BODY_BYTES} bytes")
         return resp.status, raw
@@ -171,6 +171,18 @@ class JsonClient:
             for pool in self._pools.values():
                 pool.clear()
             self._pools.clear()
+
+
+def _transport_error(exc: BaseException, method: str, url: str, timeout: float) -> FetchError:
+    reason = exc.reason if isinstance(exc, MaxRetryError) and exc.reason is not None else exc
+    # urllib3 2 makes NewConnectionError a ConnectTimeoutError: a refused connection is no timeout
+    if isinstance(reason, NewConnectionError):
+        return FetchError(FailureKind.UNREACHABLE, f"{method} {url}: cannot connect: {reason}")
+    if isinstance(reason, SSLError):
+        return FetchError(FailureKind.UNREACHABLE, f"{method} {url}: TLS failed: {reason}")
+    if isinstance(reason, (ReadTimeoutError, ConnectTimeoutError, TimeoutError)):
+        return FetchError(FailureKind.TIMEOUT, f"{method} {url}: no answer within {timeout:g}s")
+    return FetchError(FailureKind.UNREACHABLE, f"{method} {url}: {reason}")
 
 
 def _excerpt(raw: bytes, limit: int = 120) -> str:
