@@ -102,7 +102,6 @@ class FacilityCollector:
     ) -> None:
         self.secrets: SecretSource = secrets if secrets is not None else NoSecrets()
         self.metrics = metrics if metrics is not None else FacilityMetrics()
-        self.metrics.watch(self._state_metrics)
         self.workers = max(1, workers)
         self.clock = clock
         self.monotonic = monotonic
@@ -123,6 +122,7 @@ class FacilityCollector:
         self._thread: threading.Thread | None = None
         self._pool: ThreadPoolExecutor | None = None
         self.resolution = Resolution()
+        self.metrics.watch(self._state_metrics)  # last: the registry may collect at once
 
     # ------------------------------------------------------------ FacilityReadings
 

@@ -268,7 +268,10 @@ def test_parametric_and_fake_need_no_service():
 
 
 def test_changing_templates_forgets_removed_nodes_and_keeps_unchanged_ones():
-    spec = {"nodeSelector": {}, "metricsCollector": {"inletTemp": {"type": "Fake", "value": 21, "fetchInterval": "1h", "ttl": "2h"}}}
+    spec = {
+        "nodeSelector": {},
+        "metricsCollector": {"inletTemp": {"type": "Fake", "value": 21, "fetchInterval": "1h", "ttl": "2h"}},
+    }
     c, _ = collector_of({"t": spec}, ["n1", "n2"])
     try:
         eventually(lambda: c.node("n1").inlet_temp and c.node("n2").inlet_temp, 5)
