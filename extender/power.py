@@ -22,6 +22,7 @@ whose values keep moving rebuilds at most once per :data:`MIN_REBUILD_SECONDS`.
 from __future__ import annotations
 
 import math
+import operator
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -40,7 +41,6 @@ from joulie.core.power import (
     DEFAULT_ASSUMPTION_FACTOR,
     ParametricModel,
     PowerCurve,
-    load_before,
     marginal_watts,
     power_points,
 )
@@ -53,27 +53,54 @@ Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
 
 
-class _Layout:
-    """One cluster state as arrays, one row per node the store knows."""
+class _Static:
+    """What only changes with the node set, their labels or the facility: rows, curves, allocatable, bands."""
 
-    def __init__(self, names: list[str], curves: list[PowerCurve | None], alloc: list[int], used: list[float]) -> None:
-        self.names = names
-        self.row = {name: i for i, name in enumerate(names)}
-        n = len(names)
+    def __init__(self, nodes: list[NodeInfo], curves: list[PowerCurve | None]) -> None:
+        self.nodes = nodes
+        self.names = [n.name for n in nodes]
+        self.row = {name: i for i, name in enumerate(self.names)}
         self.curves = curves
-        self.watts: Floats = np.zeros((n, CURVE_POINTS))
-        self.gpu_extra: Floats = np.zeros(n)
-        self.known = np.zeros(n, dtype=bool)
-        for i, c in enumerate(curves):
-            if c is not None:
-                self.watts[i] = c.watts
-                self.gpu_extra[i] = c.gpu_busy_extra_watts
-                self.known[i] = True
-        self.alloc: Floats = np.asarray(alloc, dtype=np.float64)
-        self.used: Floats = np.asarray(used, dtype=np.float64)
-        self.known &= self.alloc > 0
-        self.increases: dict[tuple[int, int], Floats] = {}
+        # Most nodes share a curve object (one per hardware class): lay out each distinct curve once.
+        distinct: dict[int, int] = {}
+        table: list[tuple[float, ...]] = [(0.0,) * CURVE_POINTS]
+        extra: list[float] = [0.0]
+        which = []
+        for c in curves:
+            if c is None:
+                which.append(0)
+                continue
+            k = distinct.get(id(c))
+            if k is None:
+                k = distinct[id(c)] = len(table)
+                table.append(c.watts)
+                extra.append(c.gpu_busy_extra_watts)
+            which.append(k)
+        rows_of = np.asarray(which, dtype=np.int64)
+        self.watts: Floats = np.asarray(table, dtype=np.float64)[rows_of]
+        self.gpu_extra: Floats = np.asarray(extra, dtype=np.float64)[rows_of]
+        self.alloc: Floats = np.fromiter((n.cpu_allocatable_millis for n in nodes), dtype=np.float64, count=len(nodes))
+        self.known = (rows_of > 0) & (self.alloc > 0)
         self.bands: dict[tuple[int, DemandClass], tuple[Ints, Ints]] = {}
+
+    def same_nodes(self, nodes: list[NodeInfo]) -> bool:
+        return len(nodes) == len(self.nodes) and all(map(operator.is_, nodes, self.nodes))
+
+
+class _Layout:
+    """One cluster state: the static rows plus the CPU in use on each."""
+
+    def __init__(self, static: _Static, used: Floats) -> None:
+        self.static = static
+        self.names = static.names
+        self.row = static.row
+        self.curves = static.curves
+        self.watts = static.watts
+        self.gpu_extra = static.gpu_extra
+        self.alloc = static.alloc
+        self.known = static.known
+        self.used = used
+        self.increases: dict[tuple[int, int], Floats] = {}
 
     def at(self, load: Floats) -> Floats:
         """:func:`joulie.core.power.curve_watts` of every row at its ``load`` (same operations, same floats)."""
@@ -119,7 +146,9 @@ class PowerScores:
         self._state: tuple[int, int] | None = None
         self._built_at = -math.inf
         self._valid_until = math.inf
-        self._layout = _Layout([], [], [], [])
+        self._static: _Static | None = None
+        self._static_version = -1
+        self._layout = _Layout(_Static([], []), np.zeros(0))
         self._nodes: Mapping[str, NodeInfo] = {}
         self._default_curves: dict[int, PowerCurve] = {}
         self._rows_memo: tuple[Sequence[str], _Layout, Ints] | None = None
@@ -151,30 +180,42 @@ class PowerScores:
         ):
             return
         snap = store.snapshot()
-        names = list(snap.nodes)
-        curves, alloc, used = [], [], []
-        valid_until = math.inf
-        for name in names:
-            node = snap.nodes[name]
-            curves.append(self.curve(name, node, now))
-            alloc.append(node.cpu_allocatable_millis)
-            starting = snap.cpu_starting_millis.get(name, 0)
-            used.append(load_before(snap.cpu_requested_millis.get(name, 0) - starting, starting, self.factor))
-            f = self.facility.node(name) if self.facility is not None else None
-            if f is not None:
-                valid_until = min(valid_until, next_expiry(f, now))
-        layout = _Layout(names, curves, alloc, used)
+        nodes = list(snap.nodes.values())
+        static = self._static
+        if (
+            static is None
+            or state[1] != self._static_version
+            or now >= self._valid_until
+            or not static.same_nodes(nodes)
+        ):
+            valid_until = math.inf
+            curves = []
+            facility = self.facility
+            for node in nodes:
+                curves.append(self.curve(node.name, node, now))
+                f = facility.node(node.name) if facility is not None else None
+                if f is not None:
+                    valid_until = min(valid_until, next_expiry(f, now))
+            static = _Static(nodes, curves)
+            self._static, self._static_version, self._valid_until = static, state[1], valid_until
+        n = len(static.names)
+        requested = np.fromiter(map(snap.cpu_requested_millis.get, static.names, repeat(0)), dtype=np.float64, count=n)
+        starting = np.fromiter(map(snap.cpu_starting_millis.get, static.names, repeat(0)), dtype=np.float64, count=n)
+        used: Floats = (requested - starting) + self.factor * starting  # load_before(), array-wise: the same floats
+        layout = _Layout(static, used)
         with self._lock:
             self._layout, self._nodes = layout, snap.nodes
             self._state = (snap.resource_version, state[1])
-            self._built_at, self._valid_until = now, valid_until
+            self._built_at = now
 
     def _bands(self, layout: _Layout, idx: SupplyIndex, demand: DemandClass) -> tuple[Ints, Ints]:
         key = (id(idx), demand)
-        hit = layout.bands.get(key)
+        cache = layout.static.bands
+        hit = cache.get(key)
         if hit is not None:
             return hit
-        layout.bands.clear()  # one plan at a time
+        if any(k[0] != key[0] for k in cache):
+            cache.clear()  # one plan at a time
         verdicts = idx.table(demand)
         nodes = self._nodes
         base, span = [], []
@@ -185,7 +226,7 @@ class PowerScores:
             base.append(v.band.base)
             span.append(v.band.span)
         out = (np.asarray(base, dtype=np.int64), np.asarray(span, dtype=np.int64))
-        layout.bands[key] = out
+        cache[key] = out
         return out
 
     def _one_increase(

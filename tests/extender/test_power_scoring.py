@@ -230,3 +230,29 @@ def test_scores_are_deterministic_across_services():
         for rt in (runtime_of(objs), runtime_of(objs))
     }
     assert len(results) == 1
+
+
+def test_scores_follow_the_store_when_pods_are_bound_between_requests():
+    """The static rows are reused across cluster states; the CPU in use must not be."""
+    from joulie.core.model import PodInfo
+
+    rt = runtime_of(cluster(6))
+    power = PowerScores()
+    svc = ExtenderService(rt, power=power)
+    names = [f"n{i}" for i in range(6)]
+    for k in range(8):
+        p = pod(f"x{k}", demand="general", cpu="6")
+        got = [h["Score"] for h in orjson.loads(svc.prioritize(parse_args(names_body(p, names))))]
+        svc.assumed = type(svc.assumed)()  # judge each state alone (assumed pods are tested above)
+        assert got == reference(rt, power, p, names)
+        rt.store.put_pod(
+            PodInfo(
+                uid=f"b{k}",
+                namespace="default",
+                name=f"b{k}",
+                demand="general",
+                node_name=f"n{k % 3 * 2 + 1}",
+                phase="Running" if k % 2 else "Pending",
+                cpu_request_millis=6000,
+            )
+        )

@@ -140,3 +140,22 @@ def test_node_addresses_from_the_api_object():
         }
     )
     assert (n.address(), n.hostname(), n.gpus) == ("10.1.1.1", "w1", 8)
+
+
+def test_the_shipped_samples_are_valid_templates():
+    import yaml
+
+    from tests.install.chart import ROOT
+
+    docs = list(yaml.safe_load_all((ROOT / "config/samples/facilitytelemetrytemplate.yaml").read_text()))
+    assert [d["kind"] for d in docs] == ["FacilityTelemetryTemplate"] * 2
+    res = resolve(
+        {d["metadata"]["name"]: d["spec"] for d in docs},
+        [
+            FacilityNode("w7", {"topology.example.com/rack": "07"}),
+            FacilityNode("r1", {"node.kubernetes.io/instance-type": "r760-2s"}),
+        ],
+    )
+    assert not res.invalid
+    assert res.targets["w7"].inlet.endpoint.url == "https://w7-bmc.mgmt.example.com"
+    assert res.targets["r1"].predictor.model.curve_watts[-1] == 680
