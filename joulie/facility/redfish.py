@@ -142,6 +142,8 @@ class RedfishSession:
         return body
 
     def close(self) -> None:
+        # Basic auth opens no Redfish session to log out of; only the HTTP connection pool is released
+        # (the library exposes no other way to close it).
         self._client._session.close()
 
 

@@ -50,7 +50,7 @@ class KubeSecrets:
             if exc.status == 404:
                 why = f"Secret {self.namespace}/{name} not found"
             elif exc.status == 403:
-                why = f"not allowed to read Secret {self.namespace}/{name} (add it to the chart's facility.secretNames)"
+                why = f"not allowed to read Secret {self.namespace}/{name} (list it in the chart's serve.facilityTelemetry.secretNames)"
             else:
                 why = f"cannot read Secret {self.namespace}/{name}: HTTP {exc.status} {exc.reason}"
             raise FetchError(FailureKind.CONFIG, why) from None

@@ -131,7 +131,9 @@ class InletTempSource(_Collected):
         pattern=r"^/redfish/v1/",
         description="Redfish resource holding the inlet sensor; discovered (Thermal, Sensors, vendor paths) when unset.",
     )
-    value: float | None = Field(default=None, description="Fake: the inlet temperature reported, degrees Celsius.")
+    value: float | None = Field(
+        default=None, description="Fake: the inlet temperature reported, degrees Celsius (default 22)."
+    )
 
     @model_validator(mode="after")
     def _endpoint_for_type(self) -> InletTempSource:
@@ -144,7 +146,9 @@ class DeltaPSource(_Collected):
     sensor_node_name: str | None = Field(
         default=None, description="Name the API knows the node by (template, default {nodeName})."
     )
-    value: float | None = Field(default=None, description="Fake: the differential pressure reported, pascals.")
+    value: float | None = Field(
+        default=None, description="Fake: the differential pressure reported, pascals (default 0)."
+    )
 
     @model_validator(mode="after")
     def _endpoint_for_type(self) -> DeltaPSource:
@@ -174,7 +178,7 @@ class PowerConsumptionPredictor(_Collected):
         description="Unset: set by the endpoint provider, else Parametric. fetchInterval: how often the curve is refreshed.",
     )
     parametric: ParametricParams | None = None
-    value: float | None = Field(default=None, ge=0, description="Fake: constant watts at every load.")
+    value: float | None = Field(default=None, ge=0, description="Fake: constant watts at every load (default 0).")
 
     @model_validator(mode="after")
     def _endpoint_for_type(self) -> PowerConsumptionPredictor:
