@@ -1,8 +1,9 @@
 """Power-aware prioritize: score nodes by the predicted watts a pod adds (``--power-aware-scoring``).
 
-For each node: ``before`` = CPU requested by running pods plus the pods bound but
-not running yet and the pods this extender just placed there, those two at the
-assumption factor (default 0.5, as WAO); ``after = before + the pod's request``. The
+For each node: ``before`` = measured CPU usage (metrics-server, where fresh; else the CPU
+requested by running pods) plus the pods bound but not running yet and the pods this
+extender just placed there, those two at the assumption factor (default 0.5, as WAO);
+``after = before + the pod's request``. The
 increase is ``curve(after) - curve(before)`` on the node's power curve: the
 collectors' (:mod:`joulie.facility`) for nodes a FacilityTelemetryTemplate configures
 (``None``, so a neutral score, while not fresh), the default parametric model for
@@ -34,7 +35,7 @@ import numpy.typing as npt
 from extender.supply import SupplyIndex
 from extender.wire import ExtenderArgs
 from joulie.api.labels import DemandClass
-from joulie.core.facility import FacilityReadings, fresh_curve, next_expiry
+from joulie.core.facility import FacilityReadings, UsageReadings, fresh_curve, next_expiry
 from joulie.core.model import NodeInfo
 from joulie.core.power import (
     CURVE_POINTS,
@@ -137,17 +138,21 @@ class PowerScores:
         default_model: ParametricModel | None = None,
         assumption_factor: float = DEFAULT_ASSUMPTION_FACTOR,
         clock: Callable[[], float] = time.time,
+        usage: UsageReadings | None = None,
     ) -> None:
         self.facility = facility
+        self.usage = usage
+        """Measured CPU usage (metrics-server); without it, or where stale, the running pods' requests."""
         self.default_model = default_model if default_model is not None else ParametricModel()
         self.factor = assumption_factor
         self.clock = clock
         self._lock = threading.Lock()
-        self._state: tuple[int, int] | None = None
+        self._state: tuple[int, int, int] | None = None
         self._built_at = -math.inf
         self._valid_until = math.inf
         self._static: _Static | None = None
         self._static_version = -1
+        self._measured: tuple[int, _Static, float, Floats] | None = None
         self._layout = _Layout(_Static([], []), np.zeros(0))
         self._nodes: Mapping[str, NodeInfo] = {}
         self._default_curves: dict[int, PowerCurve] = {}
@@ -169,13 +174,17 @@ class PowerScores:
 
     def refresh(self, store: ClusterStore) -> None:
         now = self.clock()
-        state = (store.version, self.facility.version if self.facility is not None else 0)
+        state = (
+            store.version,
+            self.facility.version if self.facility is not None else 0,
+            self.usage.version if self.usage is not None else 0,
+        )
         if now < self._valid_until and (
             state == self._state
             or (
                 self._state is not None
                 and state[0] == self._state[0]
-                and now - self._built_at < MIN_REBUILD_SECONDS  # only the facility moved, a moment ago
+                and now - self._built_at < MIN_REBUILD_SECONDS  # only the facility or usage moved, a moment ago
             )
         ):
             return
@@ -201,12 +210,29 @@ class PowerScores:
         n = len(static.names)
         requested = np.fromiter(map(snap.cpu_requested_millis.get, static.names, repeat(0)), dtype=np.float64, count=n)
         starting = np.fromiter(map(snap.cpu_starting_millis.get, static.names, repeat(0)), dtype=np.float64, count=n)
-        used: Floats = (requested - starting) + self.factor * starting  # load_before(), array-wise: the same floats
+        running = requested - starting
+        measured = self._measured_usage(static, state[2], now)
+        if measured is not None:
+            running = np.where(np.isnan(measured), running, measured)
+        used: Floats = running + self.factor * starting  # load_before(), array-wise: the same floats
         layout = _Layout(static, used)
         with self._lock:
             self._layout, self._nodes = layout, snap.nodes
-            self._state = (snap.resource_version, state[1])
+            self._state = (snap.resource_version, state[1], state[2])
             self._built_at = now
+
+    def _measured_usage(self, static: _Static, version: int, now: float) -> Floats | None:
+        """Per row: measured millicores, ``nan`` where there is no fresh sample (kept for a second)."""
+        usage = self.usage
+        if usage is None:
+            return None
+        hit = self._measured
+        if hit is not None and hit[0] == version and hit[1] is static and now - hit[2] < MIN_REBUILD_SECONDS:
+            return hit[3]
+        values = [usage.cpu_usage_millis(name, now) for name in static.names]
+        out: Floats = np.asarray([math.nan if v is None else v for v in values], dtype=np.float64)
+        self._measured = (version, static, now, out)
+        return out
 
     def _bands(self, layout: _Layout, idx: SupplyIndex, demand: DemandClass) -> tuple[Ints, Ints]:
         key = (id(idx), demand)

@@ -39,6 +39,7 @@ from labeller.snapshot import load_snapshot
 
 if TYPE_CHECKING:
     from joulie.facility.kube import FacilityRuntime
+    from joulie.facility.usage import NodeUsage
 
 log = logging.getLogger(__name__)
 
@@ -69,26 +70,29 @@ def build_facility(
     kubeconfig: str | None,
     context: str | None,
     registry: CollectorRegistry,
-) -> FacilityRuntime:
-    """The facility runtime (templates, collectors, status) on its own API connection pool."""
+) -> tuple[FacilityRuntime | None, NodeUsage | None]:
+    """The facility runtime (templates, collectors, status) and, with power-aware scoring, the node-usage
+    poller; on their own API connection pool. Cluster mode only."""
     from joulie.facility.collector import FacilityCollector
     from joulie.facility.kube import FacilityRuntime
     from joulie.facility.metrics import FacilityMetrics
     from joulie.facility.secrets import KubeSecrets
+    from joulie.facility.usage import NodeUsage
     from joulie.kube.client import build_api_client
 
+    if not settings.enabled and not power.enabled:
+        return None, None
     api = build_api_client(kubeconfig, context)
-    collector = FacilityCollector(
-        KubeSecrets(api, settings.namespace), FacilityMetrics(registry), workers=settings.workers
-    )
-    is_leader = getattr(runtime, "is_leader", lambda: True)
-    return FacilityRuntime(
-        api,
-        collector,
-        power.model(),
-        may_write=is_leader,
-        status_interval=settings.status_interval_seconds,
-    )
+    metrics = FacilityMetrics(registry)
+    facility = None
+    if settings.enabled:
+        collector = FacilityCollector(KubeSecrets(api, settings.namespace), metrics, workers=settings.workers)
+        is_leader = getattr(runtime, "is_leader", lambda: True)
+        facility = FacilityRuntime(
+            api, collector, power.model(), may_write=is_leader, status_interval=settings.status_interval_seconds
+        )
+    usage = NodeUsage(api, metrics) if power.enabled else None
+    return facility, usage
 
 
 def run_serve(
@@ -97,6 +101,7 @@ def run_serve(
     registry: CollectorRegistry,
     mode: str,
     facility: FacilityRuntime | None = None,
+    usage: NodeUsage | None = None,
 ) -> int:
     import uvicorn
 
@@ -108,8 +113,9 @@ def run_serve(
         # Runs after uvicorn drained in-flight requests and before it re-raises
         # SIGTERM: the runtime (watches, leader lease) is released in order.
         await asyncio.to_thread(runtime.stop)
-        if facility is not None:
-            await asyncio.to_thread(facility.stop)
+        for extra in (facility, usage):
+            if extra is not None:
+                await asyncio.to_thread(extra.stop)
         log.info("stopped")
 
     power = None
@@ -118,6 +124,7 @@ def run_serve(
             facility.collector if facility is not None else None,
             settings.power.model(),
             settings.power.assumption_factor,
+            usage=usage,
         )
     service = ExtenderService(
         runtime, ExtenderMetrics(registry), assumed_ttl_seconds=settings.assumed_ttl_seconds, power=power
@@ -144,8 +151,9 @@ def run_serve(
         )
     )
     runtime.start()
-    if facility is not None:
-        facility.start()
+    for extra in (facility, usage):
+        if extra is not None:
+            extra.start()
     # Move what is loaded so far (caches, plan) out of the collector's view: a full
     # collection then no longer walks it, which would otherwise show as p99 spikes.
     gc.collect()
@@ -183,10 +191,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if facility_cfg.enabled and snapshot_mode:
         raise ConfigError("--facility-telemetry needs a cluster (FacilityTelemetryTemplates, nodes, Secrets)")
     runtime = runtime_from_args(args, LabellerMetrics(registry))
-    facility = None
-    if facility_cfg.enabled:
-        facility = build_facility(facility_cfg, settings.power, runtime, args.kubeconfig, args.context, registry)
-    return run_serve(settings, runtime, registry, "snapshot" if snapshot_mode else "cluster", facility)
+    facility = usage = None
+    if not snapshot_mode:
+        facility, usage = build_facility(facility_cfg, settings.power, runtime, args.kubeconfig, args.context, registry)
+    return run_serve(settings, runtime, registry, "snapshot" if snapshot_mode else "cluster", facility, usage)
 
 
 def register(sub: Any) -> None:

@@ -104,6 +104,17 @@ class FacilityReadings(ThermalReadings, Protocol):
         ...
 
 
+class UsageReadings(Protocol):
+    """Measured CPU usage per node (the resource metrics API); ``version`` bumps with every new sample."""
+
+    @property
+    def version(self) -> int: ...
+
+    def cpu_usage_millis(self, node: str, now: float) -> float | None:
+        """Millicores in use if the sample is fresh at ``now``, else ``None``."""
+        ...
+
+
 def fresh_curve(facility: NodeFacility | None, now: float) -> PowerCurve | None:
     """The node's power curve if it and every reading it was predicted from are fresh.
 

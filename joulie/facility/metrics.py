@@ -8,7 +8,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-SOURCES = ("inletTemp", "deltaP", "powerConsumption", "endpointProvider")
+SOURCES = ("inletTemp", "deltaP", "powerConsumption", "endpointProvider", "nodeUsage")
 
 
 class FacilityMetrics:
@@ -17,7 +17,7 @@ class FacilityMetrics:
         self.fetch_seconds = Histogram(
             "joulie_facility_fetch_duration_seconds",
             "Time of one successful or failed fetch, by source "
-            "(inletTemp, deltaP, powerConsumption: one curve of 11 predictions, endpointProvider).",
+            "(inletTemp, deltaP, powerConsumption: one curve of 11 predictions, endpointProvider, nodeUsage).",
             ["source"],
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
             registry=r,

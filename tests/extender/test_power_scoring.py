@@ -53,6 +53,9 @@ def reference(rt, power: PowerScores, p: dict, names: list[str], assumed: dict[s
             continue
         starting = snap.cpu_starting_millis.get(name, 0)
         running = snap.cpu_requested_millis.get(name, 0) - starting
+        measured = power.usage.cpu_usage_millis(name, power.clock()) if power.usage is not None else None
+        if measured is not None:
+            running = measured
         used = running + power.factor * (starting + (assumed or {}).get(name, 0))
         curve = power.curve(name, info, power.clock())
         incs.append(marginal_watts(curve, used, info.cpu_allocatable_millis, args.pod.cpu_millis, args.pod.gpus))
@@ -256,3 +259,32 @@ def test_scores_follow_the_store_when_pods_are_bound_between_requests():
                 cpu_request_millis=6000,
             )
         )
+
+
+class StaticUsage:
+    """Measured usage as the metrics-server poller publishes it (joulie.core.facility.UsageReadings)."""
+
+    def __init__(self, millis: dict[str, float], stale: set[str] = frozenset()) -> None:
+        self.millis, self.stale = millis, stale
+        self.version = 1
+
+    def cpu_usage_millis(self, node, now):
+        return None if node in self.stale else self.millis.get(node)
+
+
+def test_measured_usage_replaces_running_requests_where_fresh():
+    # n1 and n3 both request 8 cores; n1 really uses 30, n3's sample is stale (falls back to its requests)
+    objs = [*cluster(4), pod("a", "n1", cpu="8"), pod("b", "n3", cpu="8"), pod("s", "n3", cpu="4", phase="Pending")]
+    rt = runtime_of(objs)
+    usage = StaticUsage({"n1": 30_000.0, "n3": 1_000.0}, stale={"n3"})
+    power = PowerScores(usage=usage)
+    svc = ExtenderService(rt, power=power)
+    p = pod("x", demand="general", cpu="2")
+    names = ["n1", "n3"]
+    got = [h["Score"] for h in orjson.loads(svc.prioritize(parse_args(names_body(p, names))))]
+    assert got == reference(rt, power, p, names)
+    without = PowerScores()
+    assert got != [
+        h["Score"]
+        for h in orjson.loads(ExtenderService(rt, power=without).prioritize(parse_args(names_body(p, names))))
+    ]

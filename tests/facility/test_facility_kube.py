@@ -126,6 +126,8 @@ def test_serve_collects_from_a_bmc_with_a_secret_reports_status_and_scores_by_wa
         status, metrics = call(port, "GET", "/metrics")
         assert b'joulie_facility_fetch_errors_total{reason="auth",source="inletTemp"}' in metrics
         assert b'joulie_facility_fetches_total{source="inletTemp"}' in metrics
+        if isinstance(cluster, KmockCluster):  # no metrics-server here: usage falls back to pod requests
+            assert b'joulie_facility_fetch_errors_total{reason="missing-sensor",source="nodeUsage"}' in metrics
         # power-aware prioritize (parametric predictor): ft-b, already busy, adds fewer watts than waking idle ft-a
         body = json.dumps({"Pod": pod("x", cpu="8"), "NodeNames": ["ft-a", "ft-b"], "Nodes": None}).encode()
         status, reply = call(port, "POST", "/scheduler/prioritize", body)
@@ -156,3 +158,38 @@ def test_facility_telemetry_needs_a_cluster(tmp_path: Path):
     from joulie.cli import main
 
     assert main(["serve", "--example", "--facility-telemetry"]) == 2
+
+
+def test_node_usage_from_the_resource_metrics_api(kmock_cluster: KmockCluster):
+    from joulie.facility.metrics import FacilityMetrics
+    from joulie.facility.usage import NODE_METRICS_PATH, NodeUsage
+
+    api = kmock_cluster.api()
+    usage = NodeUsage(api, FacilityMetrics())
+    assert usage.poll_once() is False  # no metrics-server: reported, not fatal
+    assert "404" in (usage.last_error or "")
+
+    async def register() -> None:
+        kmock_cluster.emulator.resources["metrics.k8s.io/v1beta1/nodes"] = {}
+
+    kmock_cluster.run(register())
+    kmock_cluster.seed(
+        "metrics.k8s.io/v1beta1/nodes",
+        None,
+        [
+            {
+                "metadata": {"name": "u1"},
+                "timestamp": "2026-12-01T00:00:00Z",
+                "window": "20s",
+                "usage": {"cpu": "12500m", "memory": "1Gi"},
+            },
+            {"metadata": {"name": "u2"}, "usage": {"cpu": "3"}},
+            {"metadata": {"name": "u3"}, "usage": {}},
+        ],
+    )
+    assert usage.poll_once() is True and usage.last_error is None
+    now = usage.clock()
+    assert usage.cpu_usage_millis("u1", now) == 12500 and usage.cpu_usage_millis("u2", now) == 3000
+    assert usage.cpu_usage_millis("u3", now) is None
+    assert usage.cpu_usage_millis("u1", now + 61) is None  # stale after the TTL
+    assert [r.url.path for r in kmock_cluster.requests(path_prefix=NODE_METRICS_PATH)] == [NODE_METRICS_PATH] * 2

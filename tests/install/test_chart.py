@@ -377,6 +377,12 @@ def test_power_aware_scoring_and_facility_values_reach_the_real_cli():
         }
     }
     power = serve_settings(build_parser().parse_args(_serve(values)["args"])).power
+    assert _rule(["metrics.k8s.io"], ["nodes"], ["get", "list"]) in _rules(
+        render(values).get("ClusterRole", "joulie-labeller")
+    )
+    assert _rule(["metrics.k8s.io"], ["nodes"], ["get", "list"]) not in _rules(
+        render().get("ClusterRole", "joulie-labeller")
+    )
     assert power.enabled and power.assumption_factor == 0.25
     assert power.curve_watts == tuple(curve) and power.gpu_busy_watts == 600 and power.gpu_idle_watts == 55
 
