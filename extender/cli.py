@@ -7,7 +7,7 @@ import os
 
 from pydantic import ValidationError
 
-from extender.settings import ServeSettings
+from extender.settings import PowerSettings, ServeSettings
 from joulie.cliutil import ConfigError, env, env_bool
 from joulie.validation import validation_details
 
@@ -105,6 +105,63 @@ def add_http_flags(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_power_flags(p: argparse.ArgumentParser) -> None:
+    d = PowerSettings()
+    g = p.add_argument_group("power-aware scoring")
+    g.add_argument(
+        "--power-aware-scoring",
+        action="store_true",
+        default=env_bool("JOULIE_POWER_AWARE_SCORING"),
+        help="prioritize by the predicted watts a pod adds to each node, within the supply bands "
+        "(off: today's packing score)",
+    )
+    g.add_argument(
+        "--power-assumption-factor",
+        type=float,
+        default=env("JOULIE_POWER_ASSUMPTION_FACTOR", d.assumption_factor, float),
+        help="share of its CPU request a bound-but-not-running pod is assumed to use (default %(default)s)",
+    )
+    g.add_argument(
+        "--power-curve-watts",
+        default=env("JOULIE_POWER_CURVE_WATTS", ",".join(f"{w:g}" for w in d.curve_watts)),
+        metavar="W0,W10,...,W100",
+        help="default parametric model for nodes no FacilityTelemetryTemplate configures: wall watts at idle, "
+        "10 %%, ..., 100 %% load (default %(default)s)",
+    )
+    g.add_argument(
+        "--power-gpu-idle-watts",
+        type=float,
+        default=env("JOULIE_POWER_GPU_IDLE_WATTS", d.gpu_idle_watts, float),
+        help="default parametric model: watts of one idle GPU (default %(default)s)",
+    )
+    g.add_argument(
+        "--power-gpu-busy-watts",
+        type=float,
+        default=env("JOULIE_POWER_GPU_BUSY_WATTS", d.gpu_busy_watts, float),
+        help="default parametric model: watts of one busy GPU (default %(default)s)",
+    )
+
+
+def power_settings(args: argparse.Namespace) -> PowerSettings:
+    try:
+        curve = tuple(float(w) for w in str(args.power_curve_watts).split(",") if w.strip())
+    except ValueError:
+        raise ConfigError(
+            f"--power-curve-watts expects 11 comma-separated numbers, got {args.power_curve_watts!r}"
+        ) from None
+    try:
+        return PowerSettings(
+            enabled=args.power_aware_scoring,
+            assumption_factor=args.power_assumption_factor,
+            curve_watts=curve,
+            gpu_idle_watts=args.power_gpu_idle_watts,
+            gpu_busy_watts=args.power_gpu_busy_watts,
+        )
+    except (ValidationError, ValueError) as exc:
+        details = validation_details(exc) if isinstance(exc, ValidationError) else str(exc)
+        raise ConfigError(f"invalid power-aware scoring settings: {details}") from None
+
+
 def serve_settings(args: argparse.Namespace) -> ServeSettings:
     if not 1 <= args.port <= 65535:
         raise ConfigError(f"--port must be 1..65535, got {args.port}")
@@ -159,6 +216,7 @@ def serve_settings(args: argparse.Namespace) -> ServeSettings:
             probe_port=args.probe_port,
             plan_port=args.plan_port,
             plan_host=args.plan_host,
+            power=power_settings(args),
         )
     except ValidationError as exc:
         raise ConfigError(f"invalid serve settings: {validation_details(exc)}") from None

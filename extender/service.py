@@ -29,6 +29,7 @@ from cachetools import TTLCache
 
 from extender.assumed import AssumedPods
 from extender.metrics import ExtenderMetrics
+from extender.power import PowerScores
 from extender.scoring import ScoreTables, scores_for
 from extender.supply import SupplyIndex
 from extender.wire import BadRequest, ExtenderArgs, PodFacts, filter_reply
@@ -88,6 +89,7 @@ class ExtenderService:
         metrics: ExtenderMetrics | None = None,
         assumed_ttl_seconds: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
+        power: PowerScores | None = None,
     ) -> None:
         self.runtime = runtime
         self.metrics = metrics if metrics is not None else ExtenderMetrics()
@@ -95,6 +97,8 @@ class ExtenderService:
         self._index: SupplyIndex | None = None
         self._index_lock = threading.Lock()
         self.scores = ScoreTables()
+        self.power = power
+        """Power-aware prioritize (``--power-aware-scoring``); ``None`` keeps the packing score."""
         self._filter_memo: dict[tuple[int, str], _FilterMemo] = {}
         self._reported: TTLCache[str, bool] = TTLCache(maxsize=10_000, ttl=REPORT_COOLDOWN_SECONDS, timer=clock)
 
@@ -223,7 +227,9 @@ class ExtenderService:
             alloc = node.cpu_allocatable_millis if node is not None else 0
             return packed_score(v.band, boards.requested(name) + assumed_millis + p, alloc)
 
-        if args.full:  # request labels decide nodes outside the plan; parsing dominates anyway
+        if self.power is not None:
+            scores = self.power.scores(args, idx, store, assumed)
+        elif args.full:  # request labels decide nodes outside the plan; parsing dominates anyway
             scores = [slow(i, name, assumed.get(name, 0)) for i, name in enumerate(args.names)]
         else:
             scores = scores_for(args.names, boards.table(idx, store, pod.demand, p), assumed, slow)

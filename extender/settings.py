@@ -2,11 +2,42 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from joulie.core.power import DEFAULT_ASSUMPTION_FACTOR, REFERENCE_CURVE_WATTS, ParametricModel, validate_curve
 
 MIB = 1024 * 1024
 DEFAULT_MAX_BODY_BYTES = 64 * MIB
 """Full-mode requests carry every candidate Node object (about 6 KB each): 64 MiB is 10k nodes."""
+
+
+class PowerSettings(BaseModel):
+    """Power-aware prioritize (off: the packing score, exactly as without these settings)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = Field(default=False, description="Score nodes by the predicted watts a pod adds.")
+    assumption_factor: float = Field(
+        default=DEFAULT_ASSUMPTION_FACTOR,
+        ge=0,
+        le=1,
+        description="Share of its CPU request a bound-but-not-running (or just placed) pod is assumed to use.",
+    )
+    curve_watts: tuple[float, ...] = Field(
+        default=REFERENCE_CURVE_WATTS,
+        description="Default parametric model: wall watts at idle, 10 %, ..., 100 % load, for nodes no "
+        "FacilityTelemetryTemplate configures.",
+    )
+    gpu_idle_watts: float = Field(default=ParametricModel().gpu_idle_watts, ge=0)
+    gpu_busy_watts: float = Field(default=ParametricModel().gpu_busy_watts, ge=0)
+
+    @field_validator("curve_watts")
+    @classmethod
+    def _curve(cls, v: tuple[float, ...]) -> tuple[float, ...]:
+        return validate_curve(v)
+
+    def model(self) -> ParametricModel:
+        return ParametricModel(self.curve_watts, self.gpu_idle_watts, self.gpu_busy_watts)
 
 
 class ServeSettings(BaseModel):
@@ -47,3 +78,4 @@ class ServeSettings(BaseModel):
     shutdown_grace_seconds: float = Field(
         default=10.0, ge=0, description="Time to finish in-flight requests on SIGTERM."
     )
+    power: PowerSettings = PowerSettings()

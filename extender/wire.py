@@ -104,6 +104,7 @@ class PodFacts:
     key: str
     demand: DemandClass
     cpu_millis: int
+    gpus: int = 0
 
 
 @dataclass(slots=True)
@@ -133,10 +134,10 @@ def pod_facts(pod: Mapping[str, Any]) -> PodFacts:
     uid = jsonutil.text(meta.get("uid"), key)
     spec = pod.get("spec")
     try:
-        cpu = pod_requests(spec)[0] if isinstance(spec, dict) else 0
+        cpu, gpus = pod_requests(spec) if isinstance(spec, dict) else (0, 0)
     except ArithmeticError:  # absurd quantities (1e999999999): the pod's request is unknown, not an error
-        cpu = 0
-    return PodFacts(uid=uid, key=key, demand=classify_pod(pod), cpu_millis=cpu)
+        cpu, gpus = 0, 0
+    return PodFacts(uid=uid, key=key, demand=classify_pod(pod), cpu_millis=cpu, gpus=gpus)
 
 
 def parse_args(body: bytes) -> ExtenderArgs:

@@ -17,15 +17,17 @@ import logging
 import math
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 
-from extender.cli import add_http_flags, serve_settings
+from extender.cli import add_http_flags, add_power_flags, serve_settings
 from extender.metrics import ExtenderMetrics
+from extender.power import PowerScores
 from extender.service import ExtenderService
-from extender.settings import ServeSettings
+from extender.settings import PowerSettings, ServeSettings
 from joulie.cliutil import ConfigError, add_kube_flags, add_logging_flags, env
+from joulie.facility.settings import FacilitySettings, add_facility_flags, facility_settings
 from joulie.logs import setup_logging
 from joulie.probes import GetServer, ProbeServer, Reply
 from labeller.cli import add_labeller_run_flags, add_planner_flags, example_snapshot_path, loop_settings, planner_config
@@ -35,6 +37,10 @@ from labeller.planner import Planner
 from labeller.runtime import LabellerRuntime, SnapshotRuntime
 from labeller.settings import LoopSettings
 from labeller.snapshot import load_snapshot
+
+if TYPE_CHECKING:
+    from joulie.facility.kube import FacilityRuntime
+    from joulie.facility.usage import NodeUsage
 
 log = logging.getLogger(__name__)
 
@@ -127,12 +133,61 @@ def uvicorn_config(app: Any, settings: ServeSettings) -> Any:
     )
 
 
-def run_serve(settings: ServeSettings, runtime: LabellerRuntime, registry: CollectorRegistry, mode: str) -> int:
+def build_facility(
+    settings: FacilitySettings,
+    power: PowerSettings,
+    runtime: LabellerRuntime,
+    kubeconfig: str | None,
+    context: str | None,
+    registry: CollectorRegistry,
+) -> tuple[FacilityRuntime | None, NodeUsage | None]:
+    """The facility runtime (templates, collectors, status) and, with power-aware scoring, the node-usage
+    poller; on their own API connection pool. Cluster mode only."""
+    from joulie.facility.collector import FacilityCollector
+    from joulie.facility.kube import FacilityRuntime
+    from joulie.facility.metrics import FacilityMetrics
+    from joulie.facility.secrets import KubeSecrets
+    from joulie.facility.usage import NodeUsage
+    from joulie.kube.client import build_api_client
+
+    if not settings.enabled and not power.enabled:
+        return None, None
+    api = build_api_client(kubeconfig, context)
+    metrics = FacilityMetrics(registry)
+    facility = None
+    if settings.enabled:
+        collector = FacilityCollector(KubeSecrets(api, settings.namespace), metrics, workers=settings.workers)
+        is_leader = getattr(runtime, "is_leader", lambda: True)
+        facility = FacilityRuntime(
+            api, collector, power.model(), may_write=is_leader, status_interval=settings.status_interval_seconds
+        )
+    usage = NodeUsage(api, metrics) if power.enabled else None
+    return facility, usage
+
+
+def run_serve(
+    settings: ServeSettings,
+    runtime: LabellerRuntime,
+    registry: CollectorRegistry,
+    mode: str,
+    facility: FacilityRuntime | None = None,
+    usage: NodeUsage | None = None,
+) -> int:
     import uvicorn
 
     from extender.app import create_app
 
-    service = ExtenderService(runtime, ExtenderMetrics(registry), assumed_ttl_seconds=settings.assumed_ttl_seconds)
+    power = None
+    if settings.power.enabled:
+        power = PowerScores(
+            facility.collector if facility is not None else None,
+            settings.power.model(),
+            settings.power.assumption_factor,
+            usage=usage,
+        )
+    service = ExtenderService(
+        runtime, ExtenderMetrics(registry), assumed_ttl_seconds=settings.assumed_ttl_seconds, power=power
+    )
     server: uvicorn.Server | None = None
     servers = side_servers(settings, runtime, service, registry, lambda: server is not None and server.started)
 
@@ -144,6 +199,9 @@ def run_serve(settings: ServeSettings, runtime: LabellerRuntime, registry: Colle
         for side in servers:
             await asyncio.to_thread(side.stop)
         await asyncio.to_thread(runtime.stop)
+        for extra in (facility, usage):
+            if extra is not None:
+                await asyncio.to_thread(extra.stop)
         log.info("stopped")
 
     app = create_app(
@@ -158,6 +216,9 @@ def run_serve(settings: ServeSettings, runtime: LabellerRuntime, registry: Colle
     runtime.start()
     for side in servers:
         side.start()
+    for extra in (facility, usage):
+        if extra is not None:
+            extra.start()
     # Move what is loaded so far (caches, plan) out of the collector's view: a full
     # collection then no longer walks it, which would otherwise show as p99 spikes.
     gc.collect()
@@ -173,6 +234,8 @@ def run_serve(settings: ServeSettings, runtime: LabellerRuntime, registry: Colle
             "clientCertificates": bool(settings.tls_client_ca_file),
             "probePort": settings.probe_port or None,
             "planPort": settings.plan_port or None,
+            "powerAwareScoring": settings.power.enabled,
+            "facilityTelemetry": facility is not None,
         },
     )
     server.run()
@@ -192,8 +255,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = serve_settings(args)
     # The process registry: /metrics then also carries the Python process and GC collectors.
     registry = REGISTRY
+    snapshot_mode = bool(args.example or args.snapshot)
+    facility_cfg = facility_settings(args)
+    if facility_cfg.enabled and snapshot_mode:
+        raise ConfigError("--facility-telemetry needs a cluster (FacilityTelemetryTemplates, nodes, Secrets)")
     runtime = runtime_from_args(args, LabellerMetrics(registry))
-    return run_serve(settings, runtime, registry, "snapshot" if args.example or args.snapshot else "cluster")
+    facility = usage = None
+    if not snapshot_mode:
+        facility, usage = build_facility(facility_cfg, settings.power, runtime, args.kubeconfig, args.context, registry)
+    return run_serve(settings, runtime, registry, "snapshot" if snapshot_mode else "cluster", facility, usage)
 
 
 def register(sub: Any) -> None:
@@ -213,6 +283,8 @@ def register(sub: Any) -> None:
     )
     src.add_argument("--example", action="store_true", help="serve from the bundled example snapshot")
     add_http_flags(p)
+    add_power_flags(p)
+    add_facility_flags(p)
     add_planner_flags(p)
     add_labeller_run_flags(p)
     add_kube_flags(p)

@@ -130,6 +130,12 @@ def register(sub: Any) -> None:
         help="extender weight in the scheduler config of run J (default %(default)s)",
     )
     g.add_argument(
+        "--power-aware-scoring",
+        action="store_true",
+        default=env_bool("JOULIE_SIM_POWER_AWARE_SCORING"),
+        help="add run P: J with power-aware scoring (parametric predictor), to compare energy with J",
+    )
+    g.add_argument(
         "--interval",
         type=float,
         default=env("JOULIE_INTERVAL_SECONDS", d.interval_seconds, float),
@@ -209,6 +215,7 @@ def build_scenario(args: argparse.Namespace) -> Any:
             interval_seconds=args.interval,
             step_seconds=args.step,
             runs=tuple(r.strip().upper() for r in args.runs.split(",") if r.strip()),
+            power_aware_scoring=args.power_aware_scoring,
         )
     except ValidationError as exc:
         raise ConfigError(f"invalid simulation settings: {validation_details(exc, 'value')}") from None

@@ -36,6 +36,7 @@ import joulie.core.supply as decide
 from joulie.api.labels import MANAGED_LABEL, PERFORMANCE, POWER_PROFILE_LABEL
 from joulie.api.v1alpha1 import npp_name
 from joulie.core.model import NodeInfo, PodInfo
+from joulie.core.power import ParametricModel, PowerCurve, marginal_watts
 from joulie.core.store import ClusterStore
 from labeller.config import PlannerConfig
 from labeller.memory import InMemoryCluster
@@ -73,6 +74,8 @@ class RunSpec:
     feedback: bool = False
     """Immediate reconcile when a performance pod cannot be placed."""
     extender_weight: int = 5
+    power_aware: bool = False
+    """The extender scores by predicted marginal watts (the parametric predictor of each node's class)."""
 
 
 @dataclass(frozen=True)
@@ -242,6 +245,17 @@ class SimNode:
         return _operating(self.cls, 0, 0, None, None, self.settings).watts
 
 
+@lru_cache(maxsize=64)
+def _class_curve(cls: NodeClass) -> PowerCurve:
+    gpu = cls.gpu
+    model = ParametricModel(
+        cls.cpu.spec_curve_watts,
+        gpu.idle_watts if gpu else ParametricModel().gpu_idle_watts,
+        gpu.busy_watts if gpu else ParametricModel().gpu_busy_watts,
+    )
+    return model.curve(cls.gpus)
+
+
 @lru_cache(maxsize=65536)
 def _operating(
     cls: NodeClass,
@@ -311,7 +325,14 @@ class Simulation:
             )
         self._supply: dict[str, decide.Supply | None] = {}
         hook = (
-            ExtenderHook(self._supply.get, self.store.cpu_requested_on, spec.extender_weight) if spec.extender else None
+            ExtenderHook(
+                self._supply.get,
+                self.store.cpu_requested_on,
+                spec.extender_weight,
+                power_increase=self._power_increase if spec.power_aware else None,
+            )
+            if spec.extender
+            else None
         )
         self.scheduler = Scheduler(random.Random(f"{seed}/{spec.key}/scheduler"), hook)
         self._profiles_version = -1
@@ -319,6 +340,12 @@ class Simulation:
         self.reconciles = 0
         self.feedback_reconciles = 0
         self.profile_changes = 0
+
+    def _power_increase(self, name: str, pod_millis: int, pod_gpus: int) -> float | None:
+        """What the extender's parametric predictor says the pod adds to the node (pods run as soon as bound)."""
+        node = self.by_name[name]
+        curve = _class_curve(node.cls)
+        return marginal_watts(curve, node.busy_millis, node.alloc_millis, pod_millis, pod_gpus)
 
     # ------------------------------------------------------------ labeller side
 

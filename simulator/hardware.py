@@ -33,6 +33,8 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from joulie.core.power import REFERENCE_CURVE_WATTS, curve_watts
+
 
 class CpuModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -125,7 +127,7 @@ XEON_2S = CpuModel(
     name="2x Xeon Platinum 8380 (Ice Lake-SP, 40 cores, 270 W TDP each)",
     sockets=2,
     cores_per_socket=40,
-    spec_curve_watts=(115, 190, 235, 275, 315, 355, 395, 440, 490, 540, 590),
+    spec_curve_watts=REFERENCE_CURVE_WATTS,
     package_idle_watts=40,
     package_max_watts=270,
 )
@@ -140,11 +142,8 @@ CPU_NODE = NodeClass(name="cpu-xeon-2s", cpu=XEON_2S)
 GPU_NODE = NodeClass(name="gpu-8xa100", cpu=XEON_2S, gpu=A100_SXM, gpus=8)
 
 
-def spec_power(curve: tuple[float, ...], load: float) -> float:
-    """Wall power at ``load`` (0..1) by linear interpolation between the 10 % points."""
-    x = min(1.0, max(0.0, load)) * 10.0
-    i = min(9, int(x))
-    return curve[i] + (curve[i + 1] - curve[i]) * (x - i)
+spec_power = curve_watts
+"""Wall power at ``load`` (0..1): the load curve of :mod:`joulie.core.power`, shared with the extender's predictor."""
 
 
 def dynamic_scale(f: float, linear_share: float) -> float:

@@ -9,11 +9,14 @@
   generously for performance by default, with a minimum dwell) plus the extender's
   filter and score, and feedback: a performance pod with no node triggers an
   immediate reconcile that promotes nodes.
+- **P** (with ``--power-aware-scoring``): J with the extender scoring nodes by the
+  predicted watts a pod adds (:mod:`joulie.core.power`, the parametric predictor).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -57,6 +60,9 @@ class Scenario(BaseModel):
     interval_seconds: float = Field(default=30.0, gt=0)
     step_seconds: float = Field(default=30.0, gt=0, le=600)
     runs: tuple[str, ...] = RUN_KEYS
+    power_aware_scoring: bool = Field(
+        default=False, description="Add run P: run J with power-aware scoring (parametric predictor), to compare."
+    )
 
     @field_validator("runs")
     @classmethod
@@ -116,7 +122,11 @@ class Scenario(BaseModel):
                 extender_weight=self.extender_weight,
             ),
         }
-        return [all_specs[k] for k in self.runs]
+        chosen = [all_specs[k] for k in self.runs]
+        if self.power_aware_scoring:
+            j = all_specs["J"]
+            chosen.append(replace(j, key="P", title=f"{j.title}, power-aware scoring", power_aware=True))
+        return chosen
 
     def engine(self) -> EngineConfig:
         return EngineConfig(

@@ -9,7 +9,8 @@ Only the parts that decide where a pod lands are modelled, in kube-scheduler's o
 2. **Extender filter** (when an extender is configured): the nodes that passed are
    sent to the extender, which answers with :func:`joulie.core.supply.filter_nodes`.
 3. **Score**: NodeResourcesFit's LeastAllocated score (0..100) plus, with an
-   extender, ``score * weight * 10`` from :func:`joulie.core.supply.score_nodes`.
+   extender, ``score * weight * 10`` from :func:`joulie.core.supply.score_nodes`
+   (or, with power-aware scoring, :func:`joulie.core.power.power_scores`).
    Prioritize is skipped when a single node is feasible, as the scheduler does.
    Ties are broken at random (seeded), as ``selectHost`` does.
 
@@ -24,6 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import joulie.core.power as power_rule
 import joulie.core.supply as decide
 from joulie.api.labels import DemandClass
 
@@ -113,6 +115,8 @@ class ExtenderHook:
     supply_of: Callable[[str], decide.Supply | None]
     requested_on: Callable[[str], int]
     weight: int = 5
+    power_increase: Callable[[str, int, int], float | None] | None = None
+    """Power-aware prioritize: predicted watts a pod of (CPU millis, GPUs) adds to the node."""
 
 
 def least_allocated(alloc: int, free: int, pod: int) -> int:
@@ -166,7 +170,12 @@ class Scheduler:
             name: least_allocated(by_name[name].alloc_millis, by_name[name].free_millis, pod.cpu_millis)
             for name in names
         }
-        if ext is not None:
+        if ext is not None and ext.power_increase is not None:
+            bands = [decide.band(pod.demand, ext.supply_of(name)) for name in names]
+            increases = [ext.power_increase(name, pod.cpu_millis, pod.gpus) for name in names]
+            for name, s in zip(names, power_rule.power_scores(bands, increases)):
+                totals[name] += s * ext.weight * 10
+        elif ext is not None:
             used = {name: ext.requested_on(name) + pod.cpu_millis for name in names}
             for name, s in decide.score_nodes(
                 pod.demand, names, ext.supply_of, used.__getitem__, lambda n: by_name[n].alloc_millis

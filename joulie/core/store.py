@@ -16,7 +16,7 @@ import logging
 import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from joulie.api.labels import ECO, GENERAL, PERFORMANCE
@@ -43,6 +43,8 @@ class ClusterSnapshot:
     """Active performance pods not bound to a node yet, by UID (the queue feedback reads)."""
     resource_version: int
     """Bumps on every change: equal versions mean nothing changed."""
+    cpu_starting_millis: Mapping[str, int] = field(default_factory=dict)
+    """CPU requested by active pods bound to each node but not Running yet (part of ``cpu_requested_millis``)."""
 
 
 class ClusterStore:
@@ -56,6 +58,7 @@ class ClusterStore:
         self._cpu_by_node: Counter[str] = Counter()
         self._mem_by_node: Counter[str] = Counter()
         self._gpu_by_node: Counter[str] = Counter()
+        self._starting_by_node: Counter[str] = Counter()
         self._pending_perf: dict[str, PodInfo] = {}
         self._version = 0
 
@@ -81,6 +84,10 @@ class ClusterStore:
     def cpu_requested_on(self, node: str) -> int:
         return self._cpu_by_node.get(node, 0)
 
+    def cpu_starting_on(self, node: str) -> int:
+        """CPU of pods bound to ``node`` that are not Running yet (their usage is not measured yet)."""
+        return self._starting_by_node.get(node, 0)
+
     def __len__(self) -> int:
         return len(self._nodes)
 
@@ -100,6 +107,7 @@ class ClusterStore:
                 gpus_requested={k: v for k, v in self._gpu_by_node.items() if v > 0},
                 pending_performance=dict(self._pending_perf),
                 resource_version=self._version,
+                cpu_starting_millis={k: v for k, v in self._starting_by_node.items() if v > 0},
             )
 
     # ------------------------------------------------------------ writing
@@ -188,6 +196,7 @@ class ClusterStore:
             self._cpu_by_node = Counter()
             self._mem_by_node = Counter()
             self._gpu_by_node = Counter()
+            self._starting_by_node = Counter()
             self._pending_perf = {}
             for pod in fresh.values():
                 self._account(pod, +1)
@@ -206,6 +215,8 @@ class ClusterStore:
                     self._pending_perf.pop(pod.uid, None)
             return
         node = pod.node_name
+        if pod.phase != "Running" and pod.cpu_request_millis:
+            _add(self._starting_by_node, node, sign * pod.cpu_request_millis)
         if pod.demand == PERFORMANCE:
             _add(self._perf_by_node, node, sign)
         _add(self._cpu_by_node, node, sign * pod.cpu_request_millis)

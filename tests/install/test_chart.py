@@ -175,6 +175,8 @@ LABELLER_RULES = sorted(
         _rule(["events.k8s.io"], ["events"], ["create", "patch"]),
         _rule(["joulie.io"], ["nodepowerprofiles"], ["get", "list", "watch", "create", "update", "patch", "delete"]),
         _rule(["joulie.io"], ["telemetryprofiles"], ["get", "list", "watch"]),
+        _rule(["joulie.io"], ["facilitytelemetrytemplates"], ["get", "list", "watch"]),
+        _rule(["joulie.io"], ["facilitytelemetrytemplates/status"], ["patch"]),
     ],
     key=lambda r: json.dumps(r, sort_keys=True),
 )
@@ -225,13 +227,33 @@ def test_scheduler_rbac_binds_the_builtin_scheduler_roles_and_its_own_lease():
     assert _rules(r.get("Role", "joulie-scheduler-leader-election")) == SCHEDULER_LEASE_RULES
 
 
-@pytest.mark.parametrize("values", VALUE_SETS.values(), ids=VALUE_SETS.keys())
-def test_no_role_grants_secrets_or_wildcards(values):
+WITH_SECRETS = {"serve": {"facilityTelemetry": {"secretNames": ["rack-1-bmc", "dp-api"]}}}
+
+
+@pytest.mark.parametrize("values", [*VALUE_SETS.values(), WITH_SECRETS], ids=[*VALUE_SETS.keys(), "facility-secrets"])
+def test_no_role_grants_wildcards_and_secrets_only_by_name_in_the_release_namespace(values):
     for role in [o for o in render(values).objects if o["kind"] in ("Role", "ClusterRole")]:
         for rule in role["rules"]:
             for field in ("apiGroups", "resources", "verbs", "resourceNames"):
                 assert "*" not in rule.get(field, []), (role["metadata"]["name"], rule)
-            assert "secrets" not in rule["resources"], (role["metadata"]["name"], rule)
+            if "secrets" in rule["resources"]:
+                assert role["kind"] == "Role" and role["metadata"]["namespace"] == NAMESPACE, role["metadata"]
+                assert rule["verbs"] == ["get"] and rule["resourceNames"], rule
+
+
+def test_facility_secrets_role_grants_get_on_exactly_the_listed_secrets():
+    assert not render().has("Role", "joulie-facility-secrets")  # nothing listed: no access to Secrets at all
+    r = render(WITH_SECRETS)
+    role = r.get("Role", "joulie-facility-secrets")
+    assert _rules(role) == [_rule([""], ["secrets"], ["get"], names=["rack-1-bmc", "dp-api"])]
+    binding = r.get("RoleBinding", "joulie-facility-secrets")
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "joulie", "namespace": NAMESPACE}]
+    off = render({"serve": {"facilityTelemetry": {"enabled": False, "secretNames": ["x"]}}})
+    assert not off.has("Role", "joulie-facility-secrets")
+    assert _rules(off.get("ClusterRole", "joulie-labeller")) == [
+        r for r in LABELLER_RULES if "facilitytelemetrytemplates" not in r["resources"][0]
+    ]
+    assert "--facility-telemetry" not in container(off.get("Deployment", "joulie"), "serve")["args"]
 
 
 @pytest.mark.parametrize("values", VALUE_SETS.values(), ids=VALUE_SETS.keys())
@@ -333,6 +355,47 @@ def test_the_real_joulie_cli_accepts_the_chart_args_and_builds_the_configured_pl
     assert config.feedback_pods_per_node == 5
     assert args.leader_elect and args.lease_namespace == NAMESPACE
     assert (args.port, args.url_prefix) == (8080, "/scheduler")
+
+
+def test_power_aware_scoring_and_facility_values_reach_the_real_cli():
+    from extender.cli import serve_settings
+    from joulie.cli import build_parser
+    from joulie.facility.settings import facility_settings
+    from labeller.cli import planner_config  # noqa: F401 - the same parser builds every setting
+
+    default_args = build_parser().parse_args(_serve()["args"])
+    assert serve_settings(default_args).power.enabled is False  # off by default: the packing score
+    facility = facility_settings(default_args)
+    assert facility.enabled and facility.namespace == NAMESPACE and facility.workers == 16
+    curve = [100, 150, 190, 225, 260, 295, 330, 370, 410, 450, 500]
+    values = {
+        "serve": {
+            "powerAwareScoring": {"enabled": True, "assumptionFactor": 0.25, "curveWatts": curve, "gpuBusyWatts": 600}
+        }
+    }
+    power = serve_settings(build_parser().parse_args(_serve(values)["args"])).power
+    assert _rule(["metrics.k8s.io"], ["nodes"], ["get", "list"]) in _rules(
+        render(values).get("ClusterRole", "joulie-labeller")
+    )
+    assert _rule(["metrics.k8s.io"], ["nodes"], ["get", "list"]) not in _rules(
+        render().get("ClusterRole", "joulie-labeller")
+    )
+    assert power.enabled and power.assumption_factor == 0.25
+    assert power.curve_watts == tuple(curve) and power.gpu_busy_watts == 600 and power.gpu_idle_watts == 55
+
+
+@pytest.mark.parametrize(
+    "bad, where",
+    [
+        ({"serve": {"powerAwareScoring": {"assumptionFactor": 2}}}, "/serve/powerAwareScoring/assumptionFactor"),
+        ({"serve": {"powerAwareScoring": {"curveWatts": [1, 2, 3]}}}, "/serve/powerAwareScoring/curveWatts"),
+        ({"serve": {"facilityTelemetry": {"secretNames": ["Not_A_Name"]}}}, "/serve/facilityTelemetry/secretNames"),
+    ],
+)
+def test_values_schema_rejects_bad_power_and_facility_values(bad, where):
+    with pytest.raises(helm_python.HelmValuesError) as info:
+        render(bad)
+    assert where in str(info.value)
 
 
 def test_the_real_joulie_cli_accepts_the_agent_args():

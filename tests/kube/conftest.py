@@ -198,6 +198,8 @@ class KmockCluster(Cluster):
         "v1/pods",
         "v1/events",
         "joulie.io/v1alpha1/nodepowerprofiles",
+        "joulie.io/v1alpha1/facilitytelemetrytemplates",
+        "v1/secrets",
         "coordination.k8s.io/v1/leases",
     )
 

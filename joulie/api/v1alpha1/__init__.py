@@ -22,6 +22,15 @@ from joulie.api.v1alpha1.common import (
     condition_column,
     set_condition,
 )
+from joulie.api.v1alpha1.facilitytelemetry import CRD as _FT_CRD
+from joulie.api.v1alpha1.facilitytelemetry import (
+    FT_KIND,
+    FT_PLURAL,
+    FacilityTelemetryTemplate,
+    FacilityTelemetryTemplateSpec,
+    FacilityTelemetryTemplateStatus,
+    duration_seconds,
+)
 from joulie.api.v1alpha1.nodepowerprofile import (
     CONTROL_NAMES,
     NPP_KIND,
@@ -83,7 +92,7 @@ from joulie.api.v1alpha1.telemetryprofile import (
     TelemetryTarget,
 )
 
-CRDS: tuple[CrdSpec, ...] = (_NPP_CRD, _TP_CRD, _PCP_CRD)
+CRDS: tuple[CrdSpec, ...] = (_NPP_CRD, _TP_CRD, _PCP_CRD, _FT_CRD)
 """Every resource ``joulie crds`` generates, in file order."""
 
 __all__ = [
@@ -92,6 +101,8 @@ __all__ = [
     "CONTROL_NAMES",
     "CRDS",
     "DEFAULT_RACK_LABEL",
+    "FT_KIND",
+    "FT_PLURAL",
     "GROUP",
     "NPP_KIND",
     "NPP_PLURAL",
@@ -115,6 +126,9 @@ __all__ = [
     "CrdSpec",
     "CustomAlgorithm",
     "Epp",
+    "FacilityTelemetryTemplate",
+    "FacilityTelemetryTemplateSpec",
+    "FacilityTelemetryTemplateStatus",
     "FrequencyInfo",
     "FrequencyRange",
     "GpuCap",
@@ -148,6 +162,7 @@ __all__ = [
     "TelemetryTarget",
     "UncoreDie",
     "condition_column",
+    "duration_seconds",
     "npp_name",
     "set_condition",
 ]
