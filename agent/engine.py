@@ -27,7 +27,7 @@ from agent.controls import (
     plan_governor,
     plan_uncore,
 )
-from agent.inventory import CPU_DIR, POWERCAP, Inventory, capabilities, discover
+from agent.inventory import CPU_DIR, POWERCAP, GpuDevice, Inventory, capabilities, discover
 from agent.metrics import AgentMetrics
 from agent.plan import CpuPlan, GpuPlan, Limits, Refusal
 from agent.state import OriginalsStore, Value
@@ -606,11 +606,15 @@ class Engine:
             )
         return PassResult(status=status, control=control, ok=ok, wrote=wrote, drifted=drifted)
 
-    def _gpu_count(self) -> int:
+    def gpu_devices(self) -> list[GpuDevice]:
+        """The GPUs NVML drives now (none without NVML, or when it cannot say)."""
         try:
-            return len(self.nvml.devices()) if self.nvml.state == "nvml" else 0
+            return self.nvml.devices() if self.nvml.state == "nvml" else []
         except ChannelError:
-            return 0
+            return []
+
+    def _gpu_count(self) -> int:
+        return len(self.gpu_devices())
 
     def _control(self, resource: str, outcome: Outcome | None, now: datetime) -> ControlStatus | None:
         """TelemetryProfile status.control entry; ``updatedAt`` moves only when it changes."""

@@ -22,6 +22,7 @@ from agent.engine import Engine, EngineConfig, PassResult
 from agent.inventory import capabilities, discover
 from agent.metrics import AgentMetrics
 from agent.plan import Limits
+from agent.power_report import PowerReporter
 from agent.settings import AgentSettings
 from agent.source import Desired, FileSource, ProfileSource
 from agent.state import OriginalsStore, StateLock
@@ -48,6 +49,7 @@ class Runner:
         self.engine, self.telemetry, self.source = engine, telemetry, source
         self.interval = interval
         self.publish = publish
+        self.power = PowerReporter(engine.config.limits)
         self.stopping = threading.Event()
         self.passes = 0
         self.last_pass = 0.0
@@ -58,15 +60,19 @@ class Runner:
         result = self.engine.reconcile(
             desired.profile, tp.spec.controls if tp else None, desired.invalid, desired.generation
         )
+        try:
+            inv = discover(self.engine.fs)
+            sample = self.telemetry.sample(inv, tp.spec.sources if tp else None)
+            if result.status is not None:
+                reading = self.power.reading(sample, inv, self.engine.gpu_devices(), self.engine.clock())
+                result.status = result.status.model_copy(update={"power": reading})
+        except Exception:
+            log.exception("telemetry sample failed")
         if self.publish is not None:
             try:
                 self.publish(desired, result)
             except Exception:
                 log.exception("publishing status failed")
-        try:
-            self.telemetry.sample(discover(self.engine.fs), tp.spec.sources if tp else None)
-        except Exception:
-            log.exception("telemetry sample failed")
         self.passes += 1
         self.last_pass = time.monotonic()
         return result

@@ -170,3 +170,38 @@ def test_telemetry_package_power_frequencies_gpu_and_http_source(sysroot, actuat
     text = metrics.render().decode()
     assert 'joulie_agent_package_power_watts{zone="intel-rapl:0"} 85.0' in text
     assert 'joulie_agent_remote_telemetry{field="packagePowerWatts",source="cpu"} 88.5' in text
+
+
+def test_the_status_reports_what_the_node_draws_and_what_caps_can_do(sysroot):
+    """The power budgets plan from this reading: measured watts, cap range, the floor idle leaves."""
+    from datetime import UTC, datetime
+
+    from agent.plan import Limits
+    from agent.power_report import PowerReporter
+
+    intel_two_socket(sysroot)
+    fs = Sysfs(sysroot)
+    nv = Nvml(two_gpus())
+    nv.start()
+    clock = iter([100.0, 110.0, 120.0])
+    tel = Telemetry(fs, nv, AgentMetrics(), clock=lambda: next(clock))
+    reporter = PowerReporter(Limits())
+    inv = discover(fs)
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    e0 = sysroot / "class/powercap/intel-rapl:0/energy_uj"
+    e1 = sysroot / "class/powercap/intel-rapl:1/energy_uj"
+    e0.write_text("0")
+    e1.write_text("0")
+    first = reporter.reading(tel.sample(inv), inv, nv.devices(), now)
+    assert first is not None and first.package_watts is None  # RAPL needs two samples; the GPUs report at once
+    e0.write_text("900000000")  # 90 W over 10 s
+    e1.write_text("600000000")  # 60 W
+    r = reporter.reading(tel.sample(inv), inv, nv.devices(), now)
+    assert r.packages == 2 and r.package_watts == pytest.approx(150.0)
+    assert r.package_cap_max_watts == pytest.approx(205.0) and r.package_cap_min_watts == pytest.approx(20.5)
+    assert r.gpus == 2 and r.gpu_watts == pytest.approx(625.0)
+    assert r.gpu_cap_min_watts == 200.0 and r.gpu_cap_max_watts == 700.0  # the two_gpus() A100-like boards
+    e0.write_text("1300000000")  # 40 W
+    e1.write_text("1300000000")  # 70 W
+    r = reporter.reading(tel.sample(inv), inv, nv.devices(), now)
+    assert r.package_floor_watts == pytest.approx(60.0)  # the least each package drew, the larger of the two

@@ -312,6 +312,28 @@ class GpuStatus(ApiModel):
     gpus: int | None = Field(default=None, ge=0)
 
 
+class PowerReading(ApiModel):
+    """What the node draws, as its agent measures it (RAPL energy counters, NVML), and what caps can do.
+
+    The power budgets (PowerCappingPolicy) plan from this: ``packageWatts + gpuWatts`` is what
+    the caps govern; ``packageFloorWatts`` and the GPUs' minimum limit are the least they can
+    make the node draw.
+    """
+
+    measured_at: datetime
+    packages: int = Field(default=0, ge=0)
+    package_watts: float | None = Field(default=None, ge=0, description="All packages together.")
+    package_cap_min_watts: float | None = Field(default=None, ge=0, description="Lowest cap per package.")
+    package_cap_max_watts: float | None = Field(default=None, ge=0, description="Highest cap per package.")
+    package_floor_watts: float | None = Field(
+        default=None, ge=0, description="Least a package has been seen to draw (idle is not capped away)."
+    )
+    gpus: int = Field(default=0, ge=0)
+    gpu_watts: float | None = Field(default=None, ge=0, description="All GPUs together.")
+    gpu_cap_min_watts: float | None = Field(default=None, ge=0)
+    gpu_cap_max_watts: float | None = Field(default=None, ge=0)
+
+
 class NodePowerProfileStatus(ApiModel):
     """What the agent applied on the node, and whether it could."""
 
@@ -322,6 +344,7 @@ class NodePowerProfileStatus(ApiModel):
     last_applied_time: datetime | None = None
     drift_corrections: int | None = Field(default=None, ge=0, description="Values found reverted and re-applied.")
     capabilities: NodeCapabilities | None = None
+    power: PowerReading | None = None
     conditions: list[Condition] | None = None
 
 
