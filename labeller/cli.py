@@ -179,6 +179,7 @@ class _NoWrites:
         raise AssertionError("joulie plan must not write")
 
     patch_node_labels = apply_profile = delete_profile = emit_event = _refuse
+    patch_policy_status = emit_policy_event = _refuse
 
 
 def cmd_plan(args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from joulie.api.labels import DRAINING_LABEL, POWER_PROFILE_LABEL
 from joulie.api.v1alpha1 import NodePowerProfile, npp_name
@@ -52,9 +53,27 @@ class Release:
 
 
 @dataclass(frozen=True, slots=True)
+class PolicyStatusWrite:
+    """A PowerCappingPolicy status that differs from what the cluster shows."""
+
+    policy: str
+    status: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyEventAction:
+    policy: str
+    reason: str
+    message: str
+    type: str = "Normal"
+
+
+@dataclass(frozen=True, slots=True)
 class Actions:
     nodes: tuple[NodeActions, ...]
     releases: tuple[Release, ...]
+    policies: tuple[PolicyStatusWrite, ...] = ()
+    policy_events: tuple[PolicyEventAction, ...] = ()
 
 
 def diff(
@@ -103,3 +122,20 @@ def diff(
             stale = {k: None for k in (POWER_PROFILE_LABEL, DRAINING_LABEL) if k in node.labels} or None
         releases.append(Release(observed.name, node.name if node is not None else None, stale))
     return Actions(tuple(out), tuple(releases))
+
+
+def _without_timestamps(status: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in status.items() if k != "lastUpdated"}
+
+
+def policy_writes(
+    statuses: Mapping[str, Mapping[str, Any]], observed: Mapping[str, Mapping[str, Any] | None]
+) -> tuple[PolicyStatusWrite, ...]:
+    """Status writes for the policies whose computed status differs from the observed one
+    (``lastUpdated`` alone never causes a write)."""
+    out = []
+    for name, status in sorted(statuses.items()):
+        seen = observed.get(name)
+        if seen is None or _without_timestamps(seen) != _without_timestamps(status):
+            out.append(PolicyStatusWrite(name, status))
+    return tuple(out)

@@ -51,6 +51,17 @@ class Executor:
             self._node(node_actions, policy, result)
         for release in actions.releases:
             self._release(release, result)
+        for write in actions.policies:
+            try:
+                self.writer.patch_policy_status(write.policy, write.status)
+                self._count(result, "policy-status", True)
+            except WriteError as exc:
+                self._count(result, "policy-status", False, f"{write.policy}: {exc}")
+        for event in actions.policy_events:
+            try:
+                self.writer.emit_policy_event(event.policy, event.reason, event.message, event.type)
+            except WriteError as exc:  # events are best effort
+                log.warning("could not emit event for policy %s: %s", event.policy, exc)
 
     def _count(self, result: ReconcileResult, kind: str, ok: bool, err: str = "") -> None:
         self.metrics.count_write(kind, ok)

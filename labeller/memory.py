@@ -12,6 +12,7 @@ from typing import Any
 
 from joulie.api.v1alpha1 import NodePowerProfile
 from joulie.core.store import ClusterStore
+from labeller.budgets.source import PolicyCache
 from labeller.profiles import ProfileCache
 from labeller.writes import WriteError
 
@@ -31,6 +32,9 @@ class InMemoryCluster:
     events: list[RecordedEvent] = field(default_factory=list)
     writes: int = 0
     generation: dict[str, int] = field(default_factory=dict)
+    policies: PolicyCache | None = None
+    """Where policy status writes land, as a watch would deliver them."""
+    policy_statuses: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def patch_node_labels(self, node: str, labels: Mapping[str, str | None]) -> Mapping[str, Any] | None:
         info = self.store.node(node)
@@ -61,3 +65,20 @@ class InMemoryCluster:
 
     def emit_event(self, node: str, reason: str, message: str, type_: str = "Normal") -> None:
         self.events.append(RecordedEvent(node, reason, message, type_))
+
+    def emit_policy_event(self, policy: str, reason: str, message: str, type_: str = "Normal") -> None:
+        self.events.append(RecordedEvent(f"PowerCappingPolicy/{policy}", reason, message, type_))
+
+    def patch_policy_status(self, name: str, status: Mapping[str, Any]) -> None:
+        self.policy_statuses[name] = dict(status)
+        if self.policies is not None:
+            current = self.policies.get(name)
+            if current is not None:
+                self.policies.upsert(
+                    {
+                        "metadata": {"name": name, "generation": current.generation},
+                        "spec": current.spec.to_api() if current.spec else {},
+                        "status": dict(status),
+                    }
+                )
+        self.writes += 1

@@ -7,7 +7,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
+
 from joulie import jsonutil
+from joulie.api.v1alpha1 import PowerReading
 from joulie.core.plan import FeedbackHold
 from labeller.desired import SINCE_ANNOTATION, parse_hold, parse_time
 
@@ -24,6 +27,20 @@ class ObservedProfile:
     """When the node entered its current profile (the profile-since annotation)."""
     hold: FeedbackHold | None = None
     """The feedback promotion recorded on it, if any."""
+    power: PowerReading | None = None
+    """What the node's agent last measured (``status.power``), for the power budgets."""
+
+    @property
+    def cpu_cap_watts(self) -> float | None:
+        """The package cap the spec asks for now (the last safe cap, for a budget that cannot plan)."""
+        value = jsonutil.obj(jsonutil.obj(self.spec).get("cpu")).get("packagePowerCapWatts")
+        return float(value) if isinstance(value, int | float) else None
+
+    @property
+    def gpu_cap_watts(self) -> float | None:
+        gpu = jsonutil.obj(jsonutil.obj(jsonutil.obj(self.spec).get("gpu")).get("powerCap"))
+        value = gpu.get("capWattsPerGpu")
+        return float(value) if isinstance(value, int | float) else None
 
     @classmethod
     def from_api(cls, obj: Mapping[str, Any]) -> ObservedProfile:
@@ -40,7 +57,18 @@ class ObservedProfile:
             annotations=annotations,
             since=parse_time(annotations.get(SINCE_ANNOTATION)),
             hold=parse_hold(annotations),
+            power=_power(obj.get("status")),
         )
+
+
+def _power(status: Any) -> PowerReading | None:
+    raw = jsonutil.obj(status).get("power")
+    if not isinstance(raw, dict):
+        return None
+    try:
+        return PowerReading.model_validate(raw)
+    except ValidationError:
+        return None  # a reading the budgets cannot trust counts as no reading (stale)
 
 
 class ProfileCache:

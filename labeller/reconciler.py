@@ -15,14 +15,17 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 from joulie.core.plan import Plan
-from joulie.core.store import ClusterStore
-from labeller.diff import Actions, diff
+from joulie.core.store import ClusterSnapshot, ClusterStore
+from labeller.budgets.controller import BudgetInputs, BudgetOutcome, NodeFacts, enforce
+from labeller.budgets.source import BudgetSource
+from labeller.diff import Actions, PolicyEventAction, diff, policy_writes
 from labeller.executor import Executor, ReconcileResult
 from labeller.metrics import LabellerMetrics
 from labeller.planner import Planner
-from labeller.profiles import ProfileCache
+from labeller.profiles import ObservedProfile, ProfileCache
 from labeller.writes import StateWriter
 
 log = logging.getLogger(__name__)
@@ -39,7 +42,9 @@ class Reconciler:
         metrics: LabellerMetrics | None = None,
         clock: Callable[[], float] = time.time,
         dry_run: bool = False,
+        budgets: BudgetSource | None = None,
     ) -> None:
+        self.budgets = budgets
         self.store = store
         self.profiles = profiles
         self.planner = planner
@@ -65,9 +70,39 @@ class Reconciler:
         since = {o.node_name: o.since for o in observed if o.node_name and o.since is not None}
         holds = {o.node_name: o.hold for o in observed if o.node_name and o.hold is not None}
         plan = self.planner.plan(snapshot, now, previous=self._plan, since=since, holds=holds)
+        outcome = self._enforce_budgets(plan, snapshot, observed, now)
+        if outcome is not None:
+            plan = outcome.plan
         if not with_actions:
             return plan, None
-        return plan, diff(plan, self._plan, snapshot.nodes, {o.name: o for o in observed})
+        actions = diff(plan, self._plan, snapshot.nodes, {o.name: o for o in observed})
+        if outcome is not None:
+            assert self.budgets is not None
+            seen = {v.name: v.status.to_api() if v.status else None for v in self.budgets.policies()}
+            statuses = {name: status.to_api() for name, status in outcome.statuses.items()}
+            events = tuple(PolicyEventAction(e.policy, e.reason, e.message, e.type) for e in outcome.events)
+            actions = replace(actions, policies=policy_writes(statuses, seen), policy_events=events)
+        return plan, actions
+
+    def _enforce_budgets(
+        self, plan: Plan, snapshot: ClusterSnapshot, observed: list[ObservedProfile], now: float
+    ) -> BudgetOutcome | None:
+        """The plan under the PowerCappingPolicies (``None`` when there are none)."""
+        if self.budgets is None:
+            return None
+        views = self.budgets.policies()
+        if not views:
+            return None
+        facts = {o.node_name: NodeFacts(o.power, o.cpu_cap_watts, o.gpu_cap_watts) for o in observed if o.node_name}
+        inputs = BudgetInputs(
+            views,
+            snapshot.nodes,
+            facts,
+            self.planner.selector,
+            self.budgets.inlet_temperature,
+            self.budgets.performance(now),
+        )
+        return enforce(plan, inputs, now)
 
     def reconcile(self, reason: str = "tick") -> ReconcileResult:
         with self._lock:

@@ -13,13 +13,16 @@ So a node can never be made to draw less than its *floor*
 (``overhead + packages x package_min + gpus x gpu_min``), and a budget below the sum of
 floors cannot be met by caps at all: that is reported as a shortfall, never promised.
 
-The split (:func:`split`) gives every node its floor, then serves performance nodes up to
-their *want* (what they draw now, plus a margin, up to their uncapped ceiling), then eco
-and general nodes; only when performance alone exceeds the budget are performance nodes
-cut too (``insufficient``). What is left is spread back so caps are not tighter than they
-need be. Each node's share becomes caps: watts above the overhead go to packages and GPUs in
-proportion to their wants. The sum of shares never exceeds the budget, so the sum of what
-the nodes can draw under their caps never does either.
+The split (:func:`split`) gives every node its floor, then reserves for performance nodes
+their *want* (what they draw now, plus a margin, up to their uncapped ceiling), then serves
+eco and general nodes; only when performance alone exceeds the budget are performance nodes
+cut too (``insufficient``). While the budget covers them, performance nodes keep their
+ceilings: their share is a reservation, and a performance pod is never slowed by a budget it
+fits (if their draw grows, the next reconcile cuts the others). What is left is spread back
+so caps are not tighter than they need be. Each capped node's share becomes caps: watts above
+the overhead go to packages and GPUs in proportion to their wants. The shares never exceed
+the budget, so what the capped nodes can draw plus what the performance nodes draw never
+does either.
 
 Telemetry that is stale or missing never raises a cap: such a node keeps its current caps
 and its share is what those caps allow (:attr:`NodePower.fresh`).
@@ -200,11 +203,15 @@ def split(
             if i == 0 and priorities and sum(cls.values()) > used + 1e-6:
                 insufficient = True  # performance alone exceeds what the budget leaves
                 shortfall = sum(cls.values()) - used
+    # Performance nodes keep their ceilings while the budget covers what they draw: their share
+    # is a reservation, not a cap, so a performance pod is never slowed by a budget it fits.
+    spared = priorities and not insufficient
     if remaining > 1e-9:
-        # Spread what is left up to each node's ceiling, performance first: caps tighter than
-        # the budget needs would slow work for nothing.
+        # Spread what is left up to the nodes' ceilings: caps tighter than the budget needs
+        # would slow work for nothing.
         by_node = {n.name: n for n in movable}
-        for priority in (Priority.PERFORMANCE, Priority.OTHER):
+        order = (Priority.OTHER,) if spared else (Priority.PERFORMANCE, Priority.OTHER)
+        for priority in order:
             room = {k: by_node[k].ceiling - shares[k] for k in shares if by_node[k].priority is priority}
             given = water_fill(room, remaining)
             for k, v in given.items():
@@ -212,6 +219,16 @@ def split(
             remaining -= sum(given.values())
     out: dict[str, NodeShare] = {}
     for n in nodes:
+        if n.fresh and spared and n.priority is Priority.PERFORMANCE:
+            out[n.name] = NodeShare(
+                n.name,
+                shares[n.name],
+                n.package_caps.ceiling if n.packages else None,
+                n.gpu_caps.ceiling if n.gpus else None,
+                capped=False,
+                reason=f"performance first: {shares[n.name]:.0f} W reserved for what it draws, caps untouched",
+            )
+            continue
         if not n.fresh:
             out[n.name] = NodeShare(
                 n.name,
@@ -224,6 +241,11 @@ def split(
             continue
         out[n.name] = _caps(n, shares[n.name], wants[n.name])
     return Split(budget_watts, out, floor_total, perf_want, insufficient, shortfall)
+
+
+def caps_for(node: NodePower, share: float) -> NodeShare:
+    """The caps that keep ``node`` within ``share`` watts."""
+    return _caps(node, share, want(node, 0.0))
 
 
 def _caps(node: NodePower, share: float, wanted: float) -> NodeShare:

@@ -101,6 +101,66 @@ class FeedbackHold:
 
 
 @dataclass(frozen=True, slots=True)
+class BudgetNote:
+    """What a power budget made of one node's caps, and why (``/plan``, ``joulie plan``)."""
+
+    policy: str
+    share_watts: float
+    measured_watts: float | None
+    capped: bool
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "policy": self.policy,
+            "shareWatts": round(self.share_watts, 1),
+            "measuredWatts": None if self.measured_watts is None else round(self.measured_watts, 1),
+            "capped": self.capped,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class PowerGuard:
+    """What the extender must respect on one node because of a budget: its rack's state."""
+
+    policy: str
+    rack: str | None
+    stage: int = 0
+    """The rack's thermal stage (0 normal, 1 no new eco/general work, 2 eco capped, 3 all capped)."""
+    rack_headroom_watts: float | None = None
+    """Watts the node's rack may still add (``None``: no rack power limit)."""
+    steered: bool = False
+    """The budget algorithm keeps new eco and general work off the node."""
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetSummary:
+    """One power-capping policy as ``/plan`` shows it."""
+
+    name: str
+    limit_watts: float
+    measured_watts: float | None
+    headroom_watts: float | None
+    state: str
+    racks: tuple[Mapping[str, Any], ...] = ()
+    nodes: int = 0
+    message: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "limitWatts": self.limit_watts,
+            "measuredWatts": None if self.measured_watts is None else round(self.measured_watts, 1),
+            "headroomWatts": None if self.headroom_watts is None else round(self.headroom_watts, 1),
+            "state": self.state,
+            "nodes": self.nodes,
+            "message": self.message,
+            "racks": list(self.racks),
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class NodeDecision:
     name: str
     state: NodeState
@@ -111,6 +171,8 @@ class NodeDecision:
     """When the node entered its current profile (unix seconds), if known."""
     hold: FeedbackHold | None = None
     """The feedback promotion this node carries, if any (kept in its NodePowerProfile)."""
+    budget: BudgetNote | None = None
+    """What a power budget did to the node's caps, if one governs it."""
 
     @property
     def profile(self) -> Profile:
@@ -133,6 +195,17 @@ class NodeDecision:
             "capWatts": self.cap_watts,
             "performancePods": self.performance_pods,
             "reason": self.reason,
+            **(self.budget_json() if self.budget is not None else {}),
+        }
+
+    def budget_json(self) -> dict[str, Any]:
+        """The budget keys of a node's ``/plan`` line (present only when a budget governs it)."""
+        assert self.budget is not None
+        return {
+            "budget": self.budget.to_json(),
+            "budgetShareWatts": round(self.budget.share_watts, 1),
+            "measuredWatts": None if self.budget.measured_watts is None else round(self.budget.measured_watts, 1),
+            "gpuCapWatts": self.caps.gpu_watts,
         }
 
 
@@ -149,6 +222,10 @@ class Plan:
     floor: PerformanceFloor | None = None
     unmet_pods: int = 0
     """Waiting performance pods this plan promoted nodes for (new feedback)."""
+    budgets: tuple[BudgetSummary, ...] = ()
+    """Power-capping policies and what they did (empty without one)."""
+    guards: Mapping[str, PowerGuard] = field(default_factory=dict)
+    """Per node, what the extender must respect because of a budget."""
     _index: dict[str, NodeDecision] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -186,4 +263,5 @@ class Plan:
             ),
             "nodes": [d.to_json() for d in self.nodes],
             "skipped": [{"name": n, "reason": e.reason} for n, e in sorted(self.skipped.items())],
+            **({"budgets": [b.to_json() for b in self.budgets]} if self.budgets else {}),
         }

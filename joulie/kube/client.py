@@ -22,7 +22,7 @@ from kubernetes import config as k8s_config
 from kubernetes.config.config_exception import ConfigException
 
 from joulie import jsonutil
-from joulie.api.v1alpha1 import API_VERSION, NPP_PLURAL
+from joulie.api.v1alpha1 import API_VERSION, NPP_PLURAL, PCP_PLURAL
 from joulie.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 NODES_PATH = "/api/v1/nodes"
 PODS_PATH = "/api/v1/pods"
 NPP_PATH = f"/apis/{API_VERSION}/{NPP_PLURAL}"
+PCP_PATH = f"/apis/{API_VERSION}/{PCP_PLURAL}"
 
 DEFAULT_TIMEOUT = (5.0, 30.0)
 """(connect, read) seconds for ordinary requests; watches set their own read timeout."""

@@ -30,8 +30,8 @@ from kubernetes import client as k8s
 
 from joulie import jsonutil
 from joulie.api.labels import FIELD_MANAGER
-from joulie.api.v1alpha1 import NodePowerProfile
-from joulie.kube.client import NODES_PATH, NPP_PATH, ApiError, request_json
+from joulie.api.v1alpha1 import API_VERSION, PCP_KIND, NodePowerProfile
+from joulie.kube.client import NODES_PATH, NPP_PATH, PCP_PATH, ApiError, request_json
 from labeller.desired import OWNED_ANNOTATIONS
 from labeller.writes import WriteError
 
@@ -210,10 +210,33 @@ class KubeWriter:
     # ------------------------------------------------------------ events
 
     def emit_event(self, node: str, reason: str, message: str, type_: str = "Normal") -> None:
-        what = f"event {reason} on node {node}"
+        self._emit({"apiVersion": "v1", "kind": "Node", "name": node}, reason, message, type_)
+
+    def emit_policy_event(self, policy: str, reason: str, message: str, type_: str = "Normal") -> None:
+        self._emit({"apiVersion": API_VERSION, "kind": PCP_KIND, "name": policy}, reason, message, type_)
+
+    def patch_policy_status(self, name: str, status: Mapping[str, Any]) -> None:
+        what = f"patch status of PowerCappingPolicy {name}"
+        self._check_allowed(what)
+        try:
+            request_json(
+                self.api,
+                "PATCH",
+                f"{PCP_PATH}/{name}/status",
+                params={"fieldManager": self.field_manager},
+                body={"status": dict(status)},
+                content_type=MERGE_PATCH,
+            )
+        except ApiError as exc:
+            if exc.status != 404:  # deleted meanwhile: nothing to report on
+                raise _write_error(what, exc) from None
+
+    def _emit(self, involved: dict[str, str], reason: str, message: str, type_: str) -> None:
+        target = involved["name"]
+        what = f"event {reason} on {involved['kind']} {target}"
         self._check_allowed(what)
         now = self.clock()
-        key = (node, reason, message, type_)
+        key = (f"{involved['kind']}/{target}", reason, message, type_)
         with self._events_lock:
             self._prune(now)
             seen = self._events.get(key)
@@ -235,13 +258,13 @@ class KubeWriter:
                 if exc.status != 404:
                     raise _write_error(what, exc) from None
                 # the event expired (TTL) or was deleted: record a new one
-        name = f"{node}.{time.time_ns():x}"
+        name = f"{target}.{time.time_ns():x}"
         stamp = _now_rfc3339(now)
         body = {
             "apiVersion": "v1",
             "kind": "Event",
             "metadata": {"name": name, "namespace": ns},
-            "involvedObject": {"apiVersion": "v1", "kind": "Node", "name": node},
+            "involvedObject": involved,
             "reason": reason,
             "message": message[:1024],
             "type": type_,
@@ -287,6 +310,15 @@ class DryRunWriter:
         log.info(
             "dry-run: would emit event", extra={"node": node, "reason": reason, "type": type_, "event_message": message}
         )
+
+    def emit_policy_event(self, policy: str, reason: str, message: str, type_: str = "Normal") -> None:
+        log.info(
+            "dry-run: would emit event",
+            extra={"policy": policy, "reason": reason, "type": type_, "event_message": message},
+        )
+
+    def patch_policy_status(self, name: str, status: Mapping[str, Any]) -> None:
+        log.info("dry-run: would patch PowerCappingPolicy status", extra={"policy": name, "status": dict(status)})
 
 
 def _write_error(what: str, exc: ApiError) -> WriteError:

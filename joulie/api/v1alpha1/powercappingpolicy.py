@@ -104,6 +104,11 @@ class RackStatus(ApiModel):
     stage: int = Field(default=0, ge=0, le=3, description="0 normal, 1 no new work, 2 eco capped, 3 all capped.")
 
 
+class SteeredNode(ApiModel):
+    name: str
+    until: datetime = Field(description="New eco and general work avoids the node until then.")
+
+
 class PowerCappingPolicyStatus(ApiModel):
     observed_generation: int | None = Field(default=None, ge=0)
     measured_power_watts: float | None = None
@@ -115,6 +120,7 @@ class PowerCappingPolicyStatus(ApiModel):
     ratio: float | None = Field(default=None, description="Measured performance per watt.")
     ratio_scale: float | None = Field(default=None, description="Share of the budget above the floors handed out.")
     racks: list[RackStatus] | None = None
+    steered_nodes: list[SteeredNode] | None = None
     last_updated: datetime | None = None
     conditions: list[Condition] | None = None
 
