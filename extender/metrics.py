@@ -21,7 +21,7 @@ class ExtenderMetrics:
         self.decisions = Counter(
             "joulie_extender_decisions_total",
             "Filter decisions per node, by pod demand class and outcome "
-            "(passed, unmanaged, rejected-eco, rejected-draining, rejected-performance).",
+            "(passed, unmanaged, rejected-eco, rejected-draining, rejected-performance, rejected-power).",
             ["demand", "decision"],
             registry=r,
         )

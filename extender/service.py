@@ -30,6 +30,7 @@ from cachetools import TTLCache
 from extender.assumed import AssumedPods
 from extender.metrics import ExtenderMetrics
 from extender.power import PowerScores
+from extender.racks import RackLimits
 from extender.scoring import ScoreTables, scores_for
 from extender.supply import SupplyIndex
 from extender.wire import BadRequest, ExtenderArgs, PodFacts, filter_reply
@@ -38,7 +39,7 @@ from joulie.core.model import NodeInfo, PodInfo
 from joulie.core.plan import Eligibility, Plan, eligibility
 from joulie.core.selector import LabelSelector
 from joulie.core.store import ClusterStore
-from joulie.core.supply import Verdict, packed_score
+from joulie.core.supply import PASSED, REJECTED_POWER, Verdict, packed_score
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,8 @@ class ExtenderService:
         self.scores = ScoreTables()
         self.power = power
         """Power-aware prioritize (``--power-aware-scoring``); ``None`` keeps the packing score."""
+        self.racks = RackLimits(curve_of=power.curve if power is not None else None)
+        """Rack power limits of the PowerCappingPolicies (only consulted when a plan has some)."""
         self._filter_memo: dict[tuple[int, str], _FilterMemo] = {}
         self._reported: TTLCache[str, bool] = TTLCache(maxsize=10_000, ttl=REPORT_COOLDOWN_SECONDS, timer=clock)
 
@@ -140,7 +143,8 @@ class ExtenderService:
         # and the store for nodes outside the plan): the scheduler sends the same
         # candidate tuple (shared by the wire layer) pod after pod, so reuse it.
         key = (id(args.names), demand)
-        hit = self._filter_memo.get(key) if not args.full else None
+        memo = not args.full and not idx.rack_limited  # rack room depends on the pod's size and recent placements
+        hit = self._filter_memo.get(key) if memo else None
         if (
             hit is not None
             and hit.names is args.names
@@ -150,7 +154,7 @@ class ExtenderService:
             body, passed, rejected, counts = hit.answer
         else:
             body, passed, rejected, counts, used_store = self._filter(args, idx)
-            if not args.full:
+            if memo:
                 if len(self._filter_memo) >= 8:
                     self._filter_memo.clear()
                 version = self.runtime.store.version if used_store else None
@@ -181,7 +185,17 @@ class ExtenderService:
         reasons = list(map(itemgetter(0), complete))  # Verdict.reason, at C speed
         passed = list(compress(range(len(names)), map(operator.is_, reasons, repeat(None))))
         unresolvable = dict(compress(zip(names, reasons), map(operator.is_not, reasons, repeat(None))))
-        counts = list(Counter(map(itemgetter(1), complete)).items())  # Verdict.decision
+        tally = Counter(map(itemgetter(1), complete))  # Verdict.decision
+        if idx.rack_limited and idx.plan is not None and passed:
+            room = self.racks.room(
+                idx.plan.guards, self.runtime.store, self.assumed.cpu_by_node(self._settled, exclude=args.pod.uid)
+            )
+            passed, dropped = self.racks.filter(room, args.pod, names, passed)
+            if dropped:
+                unresolvable.update(dropped)
+                tally[PASSED] -= len(dropped)
+                tally[REJECTED_POWER] += len(dropped)
+        counts = [(decision, n) for decision, n in tally.items() if n]
         return filter_reply(args, passed, unresolvable), len(passed), len(unresolvable), counts, used_store
 
     def _pending(self, facts: PodFacts) -> PodInfo | None:
@@ -233,6 +247,8 @@ class ExtenderService:
             scores = [slow(i, name, assumed.get(name, 0)) for i, name in enumerate(args.names)]
         else:
             scores = scores_for(args.names, boards.table(idx, store, pod.demand, p), assumed, slow)
+        if idx.rack_limited and idx.plan is not None:
+            scores = self.racks.adjust(self.racks.room(idx.plan.guards, store, assumed), pod, args.names, scores)
         if scores and p > 0 and self._pending(pod) is not None:
             # only pods the cluster shows pending: forged uids must not fill the table or skew fills
             best = scores.index(max(scores))  # first of the best on ties

@@ -15,10 +15,11 @@ import threading
 from collections.abc import Callable, Mapping
 
 from joulie.api.labels import DemandClass
+from joulie.core.budget import guard_rejection
 from joulie.core.model import NodeInfo
 from joulie.core.plan import Plan
 from joulie.core.selector import LabelSelector
-from joulie.core.supply import Supply, Verdict, node_supply, verdict
+from joulie.core.supply import REJECTED_POWER, Supply, Verdict, node_supply, verdict
 
 _NOT_IN_PLAN = object()
 
@@ -44,6 +45,9 @@ class SupplyIndex:
         self._tables: dict[str, dict[str, Verdict]] = {}
         self._lock = threading.Lock()
         self._by_labels: dict[int, tuple[NodeInfo, Supply | None]] = {}
+        guards = plan.guards if plan is not None else {}
+        self.rack_limited = any(g.rack_headroom_watts is not None for g in guards.values())
+        """Some node's rack has a power limit: the filter must look at each pod's size."""
 
     def table(self, demand: DemandClass) -> dict[str, Verdict]:
         """name -> verdict for every node the plan knows."""
@@ -51,6 +55,11 @@ class SupplyIndex:
         if t is None:
             per_supply = {s: self.verdict(demand, s) for s in set(self._supply.values())}
             t = dict(zip(self._supply, map(per_supply.__getitem__, self._supply.values())))
+            for name, guard in self.plan.guards.items() if self.plan is not None else ():
+                v = t.get(name)
+                why = guard_rejection(demand, guard) if v is not None and v.reason is None else None
+                if v is not None and why is not None:
+                    t[name] = Verdict(why, REJECTED_POWER, v.band)
             with self._lock:
                 self._tables[demand] = t
         return t

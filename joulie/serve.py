@@ -56,7 +56,7 @@ def build_runtime(
     """A snapshot runtime for ``--snapshot``/``--example``, else the live-cluster one."""
     if snapshot:
         snap = load_snapshot(snapshot)
-        return SnapshotRuntime(snap.store, snap.profiles, Planner(config), metrics)
+        return SnapshotRuntime(snap.store, snap.profiles, Planner(config), metrics, policies=snap.policies)
     # Imported lazily: snapshot mode needs no kubernetes client.
     from joulie.kube.client import build_api_client
     from labeller.kube.run import build_runtime as build_kube_runtime
@@ -263,6 +263,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     facility = usage = None
     if not snapshot_mode:
         facility, usage = build_facility(facility_cfg, settings.power, runtime, args.kubeconfig, args.context, registry)
+        if facility is not None:
+            from labeller.kube.run import KubeRuntime
+
+            if isinstance(runtime, KubeRuntime):
+                runtime.attach_thermal(facility.collector)  # rack temperature limits read the inlet sensors
     return run_serve(settings, runtime, registry, "snapshot" if snapshot_mode else "cluster", facility, usage)
 
 

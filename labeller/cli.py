@@ -16,6 +16,7 @@ from joulie.cliutil import ConfigError, add_kube_flags, add_logging_flags, env, 
 from joulie.core.plan import DEFAULT_ECO_CPU_WATTS, ECO_CAPS, PERFORMANCE_CAPS, CapSettings
 from joulie.logs import setup_logging
 from joulie.validation import validation_details
+from labeller.budgets.source import CachedBudgetSource
 from labeller.config import PlannerConfig
 from labeller.planner import Planner
 from labeller.policies import POLICIES
@@ -188,12 +189,15 @@ def cmd_plan(args: argparse.Namespace) -> int:
         args.snapshot = example_snapshot_path()
     if args.snapshot:
         snap = load_snapshot(args.snapshot)
-        store, profiles = snap.store, snap.profiles
+        store, profiles, policies = snap.store, snap.profiles, snap.policies
     else:
         from labeller.kube.run import load_cluster_state
 
-        store, profiles = load_cluster_state(args.kubeconfig, args.context)
-    reconciler = Reconciler(store, profiles, Planner(config), _NoWrites(), dry_run=True)
+        state = load_cluster_state(args.kubeconfig, args.context)
+        store, profiles, policies = state.store, state.profiles, state.policies
+    reconciler = Reconciler(
+        store, profiles, Planner(config), _NoWrites(), dry_run=True, budgets=CachedBudgetSource(policies)
+    )
     plan = reconciler.compute_plan(args.now if args.now is not None else time.time())
     if args.json:
         sys.stdout.write(orjson.dumps(plan.to_json(), option=orjson.OPT_INDENT_2).decode() + "\n")

@@ -15,6 +15,7 @@ from joulie.core.model import PodInfo
 from joulie.core.plan import Plan
 from joulie.core.selector import LabelSelector
 from joulie.core.store import ClusterStore
+from labeller.budgets.source import CachedBudgetSource, PolicyCache
 from labeller.memory import InMemoryCluster
 from labeller.metrics import LabellerMetrics
 from labeller.planner import Planner
@@ -57,13 +58,21 @@ class SnapshotRuntime:
     """
 
     def __init__(
-        self, store: ClusterStore, profiles: ProfileCache, planner: Planner, metrics: LabellerMetrics | None = None
+        self,
+        store: ClusterStore,
+        profiles: ProfileCache,
+        planner: Planner,
+        metrics: LabellerMetrics | None = None,
+        policies: PolicyCache | None = None,
     ) -> None:
         self.store = store
         self.profiles = profiles
         self.selector = planner.selector
-        self.cluster = InMemoryCluster(store, profiles)
-        self.reconciler = Reconciler(store, profiles, planner, self.cluster, metrics=metrics)
+        self.policies = policies if policies is not None else PolicyCache()
+        self.cluster = InMemoryCluster(store, profiles, policies=self.policies)
+        self.reconciler = Reconciler(
+            store, profiles, planner, self.cluster, metrics=metrics, budgets=CachedBudgetSource(self.policies)
+        )
         self._lock = threading.Lock()
 
     def latest_plan(self) -> Plan | None:

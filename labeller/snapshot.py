@@ -2,7 +2,8 @@
 
 A snapshot is a ``kind: List`` (or ``NodeList``/``PodList``, or several YAML
 documents) of Node and Pod objects; NodePowerProfiles in it are read as the
-observed profiles. It is how ``joulie plan`` and ``joulie serve`` run with no cluster.
+observed profiles (their ``status.power`` as the agents' readings), PowerCappingPolicies
+as the budgets in force. It is how ``joulie plan`` and ``joulie serve`` run with no cluster.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ import orjson
 import yaml
 from pydantic import ValidationError
 
-from joulie.api.v1alpha1 import NodePowerProfile
+from joulie.api.v1alpha1 import PCP_KIND, NodePowerProfile, PowerCappingPolicy
 from joulie.core.store import ClusterStore
 from joulie.validation import validation_details
+from labeller.budgets.source import PolicyCache
 from labeller.profiles import ProfileCache
 
 log = logging.getLogger(__name__)
@@ -34,6 +36,7 @@ class Snapshot:
     store: ClusterStore
     profiles: ProfileCache
     skipped: list[str] = field(default_factory=list)
+    policies: PolicyCache = field(default_factory=PolicyCache)
 
 
 MAX_DEPTH = 64
@@ -143,7 +146,7 @@ def _name(obj: dict[str, Any]) -> str:
 def parse_snapshot(text: str, source: str = "<snapshot>") -> Snapshot:
     store = ClusterStore()
     profiles = ProfileCache()
-    nodes, pods, npps, skipped = [], [], [], []
+    nodes, pods, npps, pcps, skipped = [], [], [], [], []
     try:
         docs = _documents(text, source)
     except RecursionError:
@@ -167,6 +170,17 @@ def parse_snapshot(text: str, source: str = "<snapshot>") -> Snapshot:
                     validation_details(exc, "object"),
                 )
             npps.append(obj)
+        elif kind == PCP_KIND:
+            try:
+                PowerCappingPolicy.model_validate(obj)
+            except ValidationError as exc:
+                log.warning(
+                    "%s: PowerCappingPolicy %s is invalid (%s); it holds its nodes' caps until fixed",
+                    source,
+                    _name(obj),
+                    validation_details(exc, "object"),
+                )
+            pcps.append(obj)
         else:
             skipped.append(f"{kind or 'object without kind'}/{_name(obj)}")
     if not nodes:
@@ -174,7 +188,9 @@ def parse_snapshot(text: str, source: str = "<snapshot>") -> Snapshot:
     store.replace_nodes(nodes)
     store.replace_pods(pods)
     profiles.replace(npps)
-    return Snapshot(store, profiles, skipped)
+    policies = PolicyCache()
+    policies.replace(pcps)
+    return Snapshot(store, profiles, skipped, policies)
 
 
 def load_snapshot(path: str | Path) -> Snapshot:

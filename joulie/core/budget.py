@@ -35,6 +35,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
+from joulie.api.labels import PERFORMANCE
+from joulie.core.plan import PowerGuard
+
 
 class Priority(Enum):
     """Who is served first: performance nodes, then everyone else."""
@@ -354,3 +357,62 @@ def ratio_scale(
     if ratio > target * (1 + tolerance):
         return max(lowest, scale - step)
     return scale
+
+
+# ------------------------------------------------------------------ placement under a budget
+
+
+def guard_rejection(demand: str, guard: PowerGuard | None) -> str | None:
+    """Why a budget keeps new ``demand`` work off a node whatever the pod's size (``None``: it does not).
+
+    Performance work is never turned away here: a hot rack caps it instead (stage 3), and
+    the rack power limit below applies to every class.
+    """
+    if guard is None or demand == PERFORMANCE:
+        return None
+    if guard.stage >= ThermalStage.NO_NEW_WORK.value:
+        return (
+            f"rack {guard.rack} is over its temperature limit (PowerCappingPolicy {guard.policy}, stage "
+            f"{guard.stage}): no new eco or general work"
+        )
+    if guard.steered:
+        return f"PowerCappingPolicy {guard.policy} steers new eco and general work off this node for now"
+    return None
+
+
+def rack_room(guard: PowerGuard | None, pending_watts: float) -> float | None:
+    """Watts the node's rack may still add, after ``pending_watts`` already placed there and not yet
+    measured (``None``: no rack power limit)."""
+    if guard is None or guard.rack_headroom_watts is None:
+        return None
+    return guard.rack_headroom_watts - pending_watts
+
+
+def rack_rejection(guard: PowerGuard | None, pending_watts: float, pod_watts: float | None) -> str | None:
+    """Why the pod does not fit under its rack's power limit (``None``: it does, or nothing is known)."""
+    room = rack_room(guard, pending_watts)
+    if room is None or pod_watts is None or pod_watts <= room:
+        return None
+    assert guard is not None
+    return (
+        f"rack {guard.rack} has {max(0.0, room):.0f} W left under its power limit (PowerCappingPolicy "
+        f"{guard.policy}); the pod would add about {pod_watts:.0f} W"
+    )
+
+
+ROOMY_FRACTION = 0.2
+"""A rack with this share of its power limit left after the pod scores as a rack without a limit."""
+
+
+def headroom_factor(guard: PowerGuard | None, pending_watts: float, pod_watts: float | None) -> float:
+    """Multiplier on a node's score: 1 with room to spare, falling to 1/2 as its rack's room runs out.
+
+    Prefers racks with headroom without overriding the profile bands by much: the filter
+    already removed nodes whose rack cannot take the pod at all.
+    """
+    room = rack_room(guard, pending_watts)
+    if room is None or guard is None or not guard.rack_limit_watts:
+        return 1.0
+    left = room - (pod_watts or 0.0)
+    roomy = ROOMY_FRACTION * guard.rack_limit_watts
+    return 0.5 + 0.5 * max(0.0, min(1.0, left / roomy))

@@ -132,6 +132,8 @@ class PowerGuard:
     """Watts the node's rack may still add (``None``: no rack power limit)."""
     steered: bool = False
     """The budget algorithm keeps new eco and general work off the node."""
+    rack_limit_watts: float | None = None
+    """The rack's ``maxPower`` (``None``: no rack power limit)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -185,6 +185,8 @@ UNMANAGED = "unmanaged"
 REJECTED_ECO = "rejected-eco"
 REJECTED_DRAINING = "rejected-draining"
 REJECTED_PERFORMANCE = "rejected-performance"
+REJECTED_POWER = "rejected-power"
+"""A power budget keeps the pod off the node (rack too hot, steered, or no rack power headroom)."""
 
 
 def decision_of(supply: Supply | None, why: str | None) -> str:

@@ -102,6 +102,14 @@ class NodeFacts:
 
 
 @dataclass(frozen=True, slots=True)
+class PerformanceFigure:
+    """The latest fresh performance figure of a policy's ``performanceSource``, or why there is none."""
+
+    value: float | None
+    problem: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class BudgetInputs:
     policies: Sequence[PolicyView]
     nodes: Mapping[str, NodeInfo]
@@ -109,8 +117,8 @@ class BudgetInputs:
     managed: LabelSelector
     inlet_temperature: Callable[[str, float], float | None] = lambda _node, _now: None
     """Fresh inlet temperature of a node (degrees Celsius), ``None`` when unknown or stale."""
-    performance: Mapping[str, float | None] = field(default_factory=dict)
-    """Fresh performance figure per policy (its ``performanceSource``)."""
+    performance: Mapping[str, PerformanceFigure] = field(default_factory=dict)
+    """Performance figure per policy with a ``performanceSource``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,8 +337,8 @@ def _enforce_one(
     scale = previous.ratio_scale if previous and previous.ratio_scale is not None else 1.0
     ratio = None
     if spec.performance_power_ratio is not None:
-        figure = inputs.performance.get(view.name)
-        ratio = figure / measured if figure is not None and measured > 0 else None
+        figure = inputs.performance.get(view.name, PerformanceFigure(None, "no performanceSource configured"))
+        ratio = figure.value / measured if figure.value is not None and measured > 0 else None
         ppr = spec.performance_power_ratio
         scale = ratio_scale(scale, ratio, ppr.target_ratio, ppr.tolerance_percentage / 100)
         floor = sum(n.floor if n.fresh else n.held() for n in nodes)
@@ -348,6 +356,7 @@ def _enforce_one(
     rack_status: list[RackStatus] = []
     rack_stage: dict[str, ThermalStage] = {}
     rack_headroom: dict[str, float | None] = {}
+    rack_limit: dict[str, float | None] = {}
     for constraint in spec.rack_constraints or []:
         members = rack_nodes.get(constraint.rack_id, [])
         power = sum(n.measured if n.fresh else n.held() for n in members)
@@ -358,6 +367,7 @@ def _enforce_one(
                     if inner.shares[n.name].share_watts < shares[n.name].share_watts:
                         shares[n.name] = inner.shares[n.name]
             rack_headroom[constraint.rack_id] = constraint.max_power - power
+            rack_limit[constraint.rack_id] = constraint.max_power
         temps = [t for n in members if (t := inputs.inlet_temperature(n.name, now)) is not None]
         temperature = max(temps) if temps else None
         stage = prev_stage.get(constraint.rack_id, ThermalStage.NORMAL)
@@ -414,6 +424,7 @@ def _enforce_one(
             rack_stage.get(n.rack, ThermalStage.NORMAL).value if n.rack else 0,
             rack_headroom.get(n.rack) if n.rack else None,
             n.name in steered,
+            rack_limit.get(n.rack) if n.rack else None,
         )
 
     if split.insufficient:
@@ -459,6 +470,18 @@ def _enforce_one(
         gen,
         when,
     )
+    if spec.performance_power_ratio is not None:
+        conditions = set_condition(
+            conditions,
+            "PerformanceFresh",
+            ratio is not None,
+            "Fresh" if ratio is not None else "PerformanceUnknown",
+            f"{ratio:.4g} per watt"
+            if ratio is not None
+            else f"{figure.problem or 'no figure'}: the budget share is held",
+            gen,
+            when,
+        )
     status = PowerCappingPolicyStatus(
         observed_generation=gen,
         measured_power_watts=round(measured, 1),

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
-from labeller.budgets.controller import PolicyView
+from labeller.budgets.controller import PerformanceFigure, PolicyView
 
 
 class BudgetSource(Protocol):
@@ -16,7 +16,7 @@ class BudgetSource(Protocol):
 
     def inlet_temperature(self, node: str, now: float) -> float | None: ...
 
-    def performance(self, now: float) -> Mapping[str, float | None]: ...
+    def performance(self, now: float) -> Mapping[str, PerformanceFigure]: ...
 
 
 class PolicyCache:
@@ -59,7 +59,7 @@ class CachedBudgetSource:
         self,
         policies: PolicyCache,
         inlet: Callable[[str, float], float | None] | None = None,
-        performance: Callable[[float], Mapping[str, float | None]] | None = None,
+        performance: Callable[[float], Mapping[str, PerformanceFigure]] | None = None,
     ) -> None:
         self.cache = policies
         self._inlet = inlet
@@ -71,5 +71,5 @@ class CachedBudgetSource:
     def inlet_temperature(self, node: str, now: float) -> float | None:
         return self._inlet(node, now) if self._inlet is not None else None
 
-    def performance(self, now: float) -> Mapping[str, float | None]:
+    def performance(self, now: float) -> Mapping[str, PerformanceFigure]:
         return self._performance(now) if self._performance is not None else {}

@@ -25,19 +25,21 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from kubernetes import client as k8s
 from prometheus_client import REGISTRY
 
-from joulie.api.v1alpha1 import NPP_PLURAL
+from joulie.api.v1alpha1 import NPP_PLURAL, PCP_PLURAL
+from joulie.core.facility import ThermalReadings
 from joulie.core.model import NodeInfo, PodInfo
 from joulie.core.plan import Plan
 from joulie.core.store import ClusterStore
 from joulie.kube.client import (
     NODES_PATH,
     NPP_PATH,
+    PCP_PATH,
     PODS_PATH,
     ApiError,
     KubeConfigError,
@@ -47,6 +49,8 @@ from joulie.kube.client import (
 )
 from joulie.kube.informer import Informer
 from joulie.probes import ProbeServer
+from labeller.budgets.performance import PerformancePoller
+from labeller.budgets.source import CachedBudgetSource, PolicyCache
 from labeller.config import PlannerConfig
 from labeller.executor import ReconcileResult
 from labeller.kube.leader import LeaderElector
@@ -91,6 +95,10 @@ class KubeRuntime:
         self.metrics = metrics if metrics is not None else LabellerMetrics()
         self.store = ClusterStore()
         self.profiles = ProfileCache()
+        self.policies = PolicyCache()
+        self.performance = PerformancePoller(self.policies, clock=clock)
+        self.thermal: ThermalReadings | None = None
+        """Inlet temperatures for rack limits: the facility collectors, when ``joulie serve`` runs them."""
         self.selector = planner.selector
         self.leader = leader
         self.dry_run = dry_run
@@ -103,7 +111,15 @@ class KubeRuntime:
                 api, event_namespace=event_namespace, reporting_instance=identity, allowed=self.is_leader, clock=clock
             )
         )
-        self.reconciler = Reconciler(self.store, self.profiles, planner, self.writer, metrics=self.metrics, clock=clock)
+        self.reconciler = Reconciler(
+            self.store,
+            self.profiles,
+            planner,
+            self.writer,
+            metrics=self.metrics,
+            clock=clock,
+            budgets=CachedBudgetSource(self.policies, inlet=self._inlet, performance=self.performance.figures),
+        )
         self.triggers = Triggers(interval, debounce, count=self.metrics.count_trigger)
         common: dict[str, Any] = dict(
             page_size=page_size,
@@ -133,6 +149,15 @@ class KubeRuntime:
                 self._upsert_profile,
                 self._delete_profile,
                 name=NPP_PLURAL,
+                **common,
+            ),
+            Informer(
+                api,
+                PCP_PATH,
+                self._replace_policies,
+                self._upsert_policy,
+                self._delete_policy,
+                name=PCP_PLURAL,
                 **common,
             ),
         ]
@@ -180,6 +205,7 @@ class KubeRuntime:
 
     def start(self) -> None:
         self.start_informers()
+        self.performance.start()
         if self.leader is not None:
             self.leader.start()
         self._loop_thread = threading.Thread(target=self._loop, name="reconcile-loop", daemon=True)
@@ -193,6 +219,7 @@ class KubeRuntime:
             self._loop_thread.join(30)
         for inf in self.informers:
             inf.stop()
+        self.performance.stop()
         if self.leader is not None:
             self.leader.stop()
 
@@ -324,6 +351,35 @@ class KubeRuntime:
         self.profiles.delete(name)
         self._trigger(profile_trigger(old, None))
 
+    def _replace_policies(self, objs: Any) -> None:
+        before = {v.name: v.spec for v in self.policies.items()}
+        self.policies.replace(objs)
+        if self.informers[3].synced and before != {v.name: v.spec for v in self.policies.items()}:
+            self._trigger("budget: policies changed while not watching (relist)")
+
+    def _upsert_policy(self, obj: dict[str, Any]) -> None:
+        name = (obj.get("metadata") or {}).get("name")
+        old = self.policies.get(name) if isinstance(name, str) else None
+        self.policies.upsert(obj)
+        new = self.policies.get(name) if isinstance(name, str) else None
+        # our own status writes come back as events too: only a spec change replans
+        if old is None or new is None or old.spec != new.spec or old.invalid != new.invalid:
+            self._trigger(f"budget: PowerCappingPolicy {name} {'created' if old is None else 'changed'}")
+
+    def _delete_policy(self, obj: dict[str, Any]) -> None:
+        name = (obj.get("metadata") or {}).get("name")
+        if isinstance(name, str) and self.policies.get(name) is not None:
+            self.policies.delete(name)
+            self._trigger(f"budget: PowerCappingPolicy {name} deleted")
+
+    def attach_thermal(self, readings: ThermalReadings) -> None:
+        """Read rack inlet temperatures from ``readings`` (the facility collectors)."""
+        self.thermal = readings
+
+    def _inlet(self, node: str, now: float) -> float | None:
+        reading = self.thermal.inlet_temperature(node, now) if self.thermal is not None else None
+        return reading.value if reading is not None else None
+
 
 # ---------------------------------------------------------------- joulie labeller
 
@@ -354,11 +410,17 @@ def build_runtime(
     )
 
 
-def load_cluster_state(kubeconfig: str | None, context: str | None) -> tuple[ClusterStore, ProfileCache]:
-    """The store and profiles filled from one list of nodes, pods and NodePowerProfiles.
+class ClusterState(NamedTuple):
+    store: ClusterStore
+    profiles: ProfileCache
+    policies: PolicyCache
+
+
+def load_cluster_state(kubeconfig: str | None, context: str | None) -> ClusterState:
+    """The caches filled from one list of nodes, pods, NodePowerProfiles and PowerCappingPolicies.
 
     For ``joulie plan`` against a live cluster. A cluster without the Joulie CRDs
-    installed has no profiles yet; that is not an error for planning.
+    installed has no profiles or policies yet; that is not an error for planning.
     """
     api = build_api_client(kubeconfig, context)
     try:
@@ -378,7 +440,15 @@ def load_cluster_state(kubeconfig: str | None, context: str | None) -> tuple[Clu
             if exc.status != 404:
                 raise KubeConfigError(f"cannot list NodePowerProfiles at {api_host(api)}: {exc}") from None
             log.warning("NodePowerProfile CRD not installed; planning as if no profile existed")
-        return store, profiles
+        policies = PolicyCache()
+        try:
+            pcps, _ = list_all(api, PCP_PATH)
+            policies.replace(pcps)
+        except ApiError as exc:
+            if exc.status != 404:
+                raise KubeConfigError(f"cannot list PowerCappingPolicies at {api_host(api)}: {exc}") from None
+            log.warning("PowerCappingPolicy CRD not installed; planning without power budgets")
+        return ClusterState(store, profiles, policies)
     finally:
         api.close()
 

@@ -199,6 +199,7 @@ class KmockCluster(Cluster):
         "v1/events",
         "joulie.io/v1alpha1/nodepowerprofiles",
         "joulie.io/v1alpha1/facilitytelemetrytemplates",
+        "joulie.io/v1alpha1/powercappingpolicies",
         "v1/secrets",
         "coordination.k8s.io/v1/leases",
     )
