@@ -115,28 +115,36 @@ def held_floor(state: FeedbackState, waiting: Mapping[str, PodInfo]) -> Performa
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
-    """An eco node a promotion could use, and the CPU it has free (``None``: unknown, room for anything)."""
+    """An eco node a promotion could use, and the CPU and GPUs it has free (``None``: unknown, room for anything)."""
 
     name: str
     free_millis: int | None
+    free_gpus: int | None = None
 
 
 def place_unmet(
     unmet: Sequence[PodInfo], candidates: Sequence[Candidate], pods_per_node: int
 ) -> dict[str, list[PodInfo]]:
-    """Which candidate nodes to promote, and for which pods: first fit, largest request first, at most
-    ``pods_per_node`` pods a node, candidates in their order of preference. A promotion goes where its
-    pods fit, so the pods it was made for can land at once."""
+    """Which candidate nodes to promote, and for which pods: first fit (CPU and GPUs), GPU pods and larger
+    requests first, at most ``pods_per_node`` pods a node, candidates in their order of preference. A
+    promotion goes where its pods fit, so the pods it was made for can land at once."""
     free = {c.name: c.free_millis for c in candidates}
+    free_gpus = {c.name: c.free_gpus for c in candidates}
     chosen: dict[str, list[PodInfo]] = {}
-    for pod in sorted(unmet, key=lambda p: (-p.cpu_request_millis, p.uid)):
+    for pod in sorted(unmet, key=lambda p: (-p.gpu_request, -p.cpu_request_millis, p.uid)):
         for c in candidates:
-            room = free[c.name]
-            if len(chosen.get(c.name, ())) >= pods_per_node or (room is not None and room < pod.cpu_request_millis):
+            room, gpus = free[c.name], free_gpus[c.name]
+            if (
+                len(chosen.get(c.name, ())) >= pods_per_node
+                or (room is not None and room < pod.cpu_request_millis)
+                or (gpus is not None and gpus < pod.gpu_request)
+            ):
                 continue
             chosen.setdefault(c.name, []).append(pod)
             if room is not None:
                 free[c.name] = room - pod.cpu_request_millis
+            if gpus is not None:
+                free_gpus[c.name] = gpus - pod.gpu_request
             break
     return chosen
 

@@ -40,6 +40,7 @@ from joulie.core.store import ClusterSnapshot
 from labeller.config import PlannerConfig
 from labeller.feedback import Candidate, FeedbackState, feedback_state, held_floor, place_unmet, promotion_floor
 from labeller.policies import Policy, PolicyInput
+from labeller.policies.wait_target import PoolNode, PoolTarget, WaitTarget, recent_arrivals, size_pool
 
 
 class Planner:
@@ -104,6 +105,13 @@ class Planner:
                 current[node.name] = node.profile_label
         perf_pods = snapshot.performance_pods
         config = self.config
+        free: dict[str, int | None] = {
+            n.name: n.cpu_allocatable_millis - snapshot.cpu_requested_millis.get(n.name, 0)
+            if n.cpu_allocatable_millis > 0
+            else None
+            for n in eligible
+        }
+        room = {name: f if f is not None else 0 for name, f in free.items()}
 
         order = {n: i for i, n in enumerate(names)}
         target = result.performance_nodes
@@ -118,13 +126,10 @@ class Planner:
             if fb.unmet:
                 until = now + config.feedback_hold_seconds
                 candidates = [
-                    Candidate(
-                        n.name,
-                        n.cpu_allocatable_millis - snapshot.cpu_requested_millis.get(n.name, 0)
-                        if n.cpu_allocatable_millis > 0
-                        else None,
+                    Candidate(n.name, free[n.name], max(0, n.gpu_allocatable - snapshot.gpu_requested.get(n.name, 0)))
+                    for n in sorted(
+                        eligible, key=lambda n: (perf_pods.get(n.name, 0) == 0, -room[n.name], order[n.name])
                     )
-                    for n in sorted(eligible, key=lambda n: (-perf_pods.get(n.name, 0), order[n.name]))
                     if current.get(n.name) != PERFORMANCE and n.name not in fb.active
                 ]
                 for name, for_pods in place_unmet(fb.unmet, candidates, config.feedback_pods_per_node).items():
@@ -145,6 +150,15 @@ class Planner:
                 floor = held_floor(fb, snapshot.pending_performance)
         pinned = {n for n in fb.active if n in current} | (set(node_holds) - set(fb.holds))
 
+        wanted: frozenset[str] = frozenset()
+        if result.fixed is None and config.performance_wait_target_seconds > 0:
+            sizing = self._wait_target(snapshot, eligible, current, pinned, since_map, now)
+            wanted = sizing.nodes
+            needed = len(wanted | pinned)
+            if needed > target:
+                target = min(needed, len(names))
+                floor_note += f"; raised to {target} by the {sizing.reason}"
+
         dwell = config.dwell_seconds
 
         def held_by_dwell(name: str) -> float:
@@ -164,9 +178,11 @@ class Planner:
                 names,
                 key=lambda n: (
                     n not in pinned,
+                    n not in wanted,
                     held[n] <= 0,
                     current.get(n) != PERFORMANCE,
                     -perf_pods.get(n, 0),
+                    -room[n],
                     order[n],
                 ),
             )
@@ -179,6 +195,8 @@ class Planner:
                 pods_note = f"{pods} performance pod{'s' if pods != 1 else ''}"
                 if planned[n] == PERFORMANCE:
                     verb = "kept" if was == PERFORMANCE else "promoted"
+                    if n in wanted and n not in pinned:
+                        verb += " for the wait target"
                 else:
                     verb = "kept" if was == ECO else "chosen for eco"
                 why_map[n] = f"{verb} (rank {rank}/{len(names)}, {pods_note})"
@@ -223,3 +241,31 @@ class Planner:
             floor=floor,
             unmet_pods=len(placed),
         )
+
+    def _wait_target(
+        self,
+        snapshot: ClusterSnapshot,
+        eligible: list[NodeInfo],
+        current: Mapping[str, Profile | None],
+        pinned: set[str],
+        since: Mapping[str, float],
+        now: float,
+    ) -> PoolTarget:
+        """The nodes the performance wait target needs (:mod:`labeller.policies.wait_target`)."""
+        config = self.config
+        pool = [
+            PoolNode(
+                name=n.name,
+                performance=current.get(n.name) == PERFORMANCE or n.name in pinned,
+                alloc_millis=n.cpu_allocatable_millis,
+                free_millis=max(0, n.cpu_allocatable_millis - snapshot.cpu_requested_millis.get(n.name, 0)),
+                gpus=n.gpu_allocatable,
+                free_gpus=max(0, n.gpu_allocatable - snapshot.gpu_requested.get(n.name, 0)),
+                performance_pods=snapshot.performance_pods.get(n.name, 0),
+                since=since.get(n.name),
+            )
+            for n in eligible
+        ]
+        arrivals = recent_arrivals(snapshot.performance_arrivals, now)
+        target = WaitTarget(config.performance_wait_target_seconds, keep_busy=config.draining_caps == PERFORMANCE)
+        return size_pool(pool, list(snapshot.pending_performance.values()), arrivals, target, now)

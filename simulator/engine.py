@@ -339,7 +339,7 @@ class Simulation:
     # ------------------------------------------------------------ scheduling
 
     def _admit(self, job: Job) -> tuple[PodRequest, JobRecord]:
-        obj = pod_object(job, with_constraints=self.spec.planner is not None)
+        obj = pod_object(job, with_constraints=self.spec.planner is not None, epoch=EPOCH)
         info = PodInfo.from_api(obj)
         self.store.put_pod(info)
         affinity = obj["spec"].get("affinity")

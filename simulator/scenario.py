@@ -45,6 +45,8 @@ class Scenario(BaseModel):
     joulie_params: dict[str, Any] = Field(default_factory=lambda: {"base_frac": 0.2, "perf_per_hp_node": 3})
     joulie_dwell_seconds: float = Field(default=600.0, ge=0)
     feedback_hold_seconds: float = Field(default=120.0, ge=0)
+    performance_wait_target_seconds: float = Field(default=60.0, ge=0)
+    """Run J's wait target (B and C run without one, as upstream)."""
     extender_weight: int = Field(default=5, ge=1, le=100)
     interval_seconds: float = Field(default=30.0, gt=0)
     step_seconds: float = Field(default=30.0, gt=0, le=600)
@@ -88,6 +90,7 @@ class Scenario(BaseModel):
                 dwell_seconds=dwell,
                 # Without the feedback path a floor is never raised: hold 0 keeps it inert.
                 feedback_hold_seconds=self.feedback_hold_seconds if feedback else 0.0,
+                performance_wait_target_seconds=self.performance_wait_target_seconds if feedback else 0.0,
             )
             config.build_policy()  # validate parameters now, with a clear error
             return config

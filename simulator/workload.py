@@ -13,6 +13,7 @@ import json
 import math
 import random
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -226,8 +227,9 @@ def _affinity(demand: str) -> dict[str, Any] | None:
     }
 
 
-def pod_object(job: Job, with_constraints: bool = True) -> dict[str, Any]:
-    """The Pod API object a user would submit for ``job`` (``with_constraints=False``: no Joulie intent)."""
+def pod_object(job: Job, with_constraints: bool = True, epoch: float = 0.0) -> dict[str, Any]:
+    """The Pod API object a user would submit for ``job`` (``with_constraints=False``: no Joulie intent),
+    created at ``epoch + job.arrival`` (unix seconds; the API server's creationTimestamp has whole seconds)."""
     requests: dict[str, Any] = {"cpu": f"{job.cpu_millis}m"}
     limits: dict[str, Any] = {}
     if job.gpus:
@@ -242,7 +244,14 @@ def pod_object(job: Job, with_constraints: bool = True) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": {"name": job.id, "namespace": "sim", "uid": f"uid-{job.id}"},
+        "metadata": {
+            "name": job.id,
+            "namespace": "sim",
+            "uid": f"uid-{job.id}",
+            "creationTimestamp": datetime.fromtimestamp(math.floor(epoch + job.arrival), UTC).strftime(
+                "%Y-%m-%dT%H:%M:%SZ"
+            ),
+        },
         "spec": spec,
         "status": {"phase": "Pending"},
     }

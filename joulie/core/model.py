@@ -13,6 +13,7 @@ import logging
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -179,6 +180,8 @@ class PodInfo:
     gpu_request: int = 0
     unschedulable: bool = False
     """The scheduler tried and found no node (PodScheduled=False, reason Unschedulable)."""
+    created: float | None = None
+    """``metadata.creationTimestamp`` in unix seconds: when the pod arrived (``None`` if absent)."""
 
     @property
     def active(self) -> bool:
@@ -221,7 +224,21 @@ class PodInfo:
             cpu_request_millis=cpu,
             gpu_request=gpu,
             unschedulable=unschedulable,
+            created=timestamp(meta.get("creationTimestamp")),
         )
+
+
+def timestamp(value: Any) -> float | None:
+    """Unix seconds of an RFC 3339 timestamp such as ``2026-01-01T09:00:00Z``; ``None`` when absent or malformed."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()
 
 
 def pod_requests(spec: Mapping[str, Any]) -> tuple[int, int]:
