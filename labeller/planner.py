@@ -127,9 +127,9 @@ class Planner:
                 until = now + config.feedback_hold_seconds
                 candidates = [
                     Candidate(n.name, free[n.name], max(0, n.gpu_allocatable - snapshot.gpu_requested.get(n.name, 0)))
-                    for n in sorted(
-                        eligible, key=lambda n: (perf_pods.get(n.name, 0) == 0, -room[n.name], order[n.name])
-                    )
+                    # draining nodes first (they already run performance pods), then name order;
+                    # place_unmet then takes the first where the pods fit (CPU and GPUs)
+                    for n in sorted(eligible, key=lambda n: (-perf_pods.get(n.name, 0), order[n.name]))
                     if current.get(n.name) != PERFORMANCE and n.name not in fb.active
                 ]
                 for name, for_pods in place_unmet(fb.unmet, candidates, config.feedback_pods_per_node).items():
@@ -152,7 +152,7 @@ class Planner:
 
         wanted: frozenset[str] = frozenset()
         if result.fixed is None and config.performance_wait_target_seconds > 0:
-            sizing = self._wait_target(snapshot, eligible, current, pinned, since_map, now)
+            sizing = self._wait_target(snapshot, eligible, current, pinned, now)
             wanted = sizing.nodes
             needed = len(wanted | pinned)
             if needed > target:
@@ -248,7 +248,6 @@ class Planner:
         eligible: list[NodeInfo],
         current: Mapping[str, Profile | None],
         pinned: set[str],
-        since: Mapping[str, float],
         now: float,
     ) -> PoolTarget:
         """The nodes the performance wait target needs (:mod:`labeller.policies.wait_target`)."""
@@ -262,7 +261,6 @@ class Planner:
                 gpus=n.gpu_allocatable,
                 free_gpus=max(0, n.gpu_allocatable - snapshot.gpu_requested.get(n.name, 0)),
                 performance_pods=snapshot.performance_pods.get(n.name, 0),
-                since=since.get(n.name),
             )
             for n in eligible
         ]

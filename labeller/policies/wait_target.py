@@ -1,31 +1,32 @@
 """The performance wait target: a layer over any policy that keeps performance supply ahead of demand.
 
 A policy decides how many performance nodes there should be from demand counts; it cannot see
-whether performance pods actually find room. This layer can. From what every replica observes
-(the waiting performance pods with their requests and ages, the recent arrival rate of
-performance pods from their creation times, the free capacity on each node and when each node
-became performance) it picks nodes that must be performance, per kind of server:
+whether performance pods find room. This layer can. From what every replica observes (the waiting
+performance pods and their requests, the arrival rate of performance pods from their creation
+times, and the free CPU and GPUs on each node) it picks, per kind of server, nodes that must be
+performance:
 
 1. **Busy performance nodes stay.** A node that runs performance pods costs nothing extra as
-   performance (a draining node keeps the performance caps until they finish anyway) and its
-   freed room then goes to performance pods.
+   performance (a draining node keeps the performance caps until they finish anyway), and the room
+   it frees then goes to performance pods. (Not with ``draining_caps: eco``, where it would cost.)
 2. **Waiting pods** are placed, largest first, on the performance nodes with room; an idle
-   performance node that takes one stays. A pod that fits no performance node is the feedback
+   performance node that takes one stays. A pod no performance node has room for is the feedback
    path's (:mod:`labeller.feedback`): it promotes a node where the pod fits as soon as the
-   scheduler marks it ``Unschedulable``.
-3. **Headroom**: room stays free for one pod as large as the largest recent one, and for a burst:
-   what the last 2 minutes' arrival rate brings in the next 2 minutes, less what the pool frees
-   meanwhile plus the wait the target allows (at the last 15 minutes' rate: in steady state work
-   finishes as fast as it arrives). At a steady rate that is nothing; a shorter target keeps more.
-   Idle performance nodes stay while the room is short of the headroom plus ``hysteresis``, so a
-   dip in demand does not release a node the next arrival would need; eco nodes with the most
-   room are promoted (draining ones first) until it is met. GPU servers keep headroom but are not
-   promoted for it: a promotion uncaps up to a whole server of eco work, so GPU pods get GPU
-   servers when they wait, not in advance.
-GPU pods are sized on GPU servers and CPU-only pods on CPU servers (GPU servers are normally
-tainted for GPU pods); a cluster of one kind sizes everything on it. The planner makes at least
-the chosen nodes performance; the policy's count, and its formula, stay as they are. The dwell
-and this hysteresis keep downgrades lazy.
+   scheduler marks it ``Unschedulable``, once per pod.
+3. **Headroom.** Room stays free for one pod as large as the largest recent one, and for a burst:
+   what the last 2 minutes' arrival rate brings in the next 2 minutes, less what the performance
+   nodes free meanwhile and during the wait the target allows (at the last 15 minutes' rate: in
+   steady state work finishes as fast as it arrives). At a steady rate that is nothing; a shorter
+   target keeps more. Idle performance nodes stay while the room is short of the headroom plus the
+   hysteresis, so a dip in demand does not release a node the next arrival needs; eco nodes with the
+   most room (draining ones first) are promoted until it is met. GPU servers keep their headroom
+   but are not promoted for it: a promotion uncaps up to a whole server of eco work, so GPU pods get
+   a GPU server when they wait (step 2), not in advance.
+
+GPU pods are sized on GPU servers and CPU-only pods on CPU servers (GPU servers are normally tainted
+for GPU pods); a cluster of one kind sizes everything on it. The planner makes at least the chosen
+nodes performance: the policy's count, and its formula, stay as they are. Downgrades stay lazy: the
+hysteresis here, the planner's dwell after it.
 
 Pure: no I/O, no clock (the caller passes ``now`` and the observed state).
 """
@@ -35,19 +36,17 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from joulie.core.model import PodInfo
 from joulie.core.store import ARRIVAL_BIN_SECONDS, ArrivalBin
 
 STEADY_WINDOW_SECONDS = 900.0
 BURST_WINDOW_SECONDS = 120.0
-OVERDUE_SHARE = 0.5
-"""A waiting pod is overdue once it has waited this share of the target."""
 
 
-@dataclass(frozen=True, slots=True)
-class PoolNode:
-    """An eligible node as the layer sees it."""
+class PoolNode(NamedTuple):
+    """An eligible node as the layer sees it (a named tuple: the planner builds one per node per plan)."""
 
     name: str
     performance: bool
@@ -58,8 +57,6 @@ class PoolNode:
     gpus: int
     free_gpus: int
     performance_pods: int
-    since: float | None = None
-    """When the node entered its current profile (unix seconds), if known."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,11 +158,6 @@ def _fits_empty(node: PoolNode, pod: PodInfo) -> bool:
     return (node.alloc_millis <= 0 or node.free_millis >= pod.cpu_request_millis) and node.free_gpus >= pod.gpu_request
 
 
-def _can_hold(node: PoolNode, pod: PodInfo) -> bool:
-    """Could ``pod`` ever run on the node (its allocatable is big enough)?"""
-    return (node.alloc_millis <= 0 or node.alloc_millis >= pod.cpu_request_millis) and node.gpus >= pod.gpu_request
-
-
 @dataclass(frozen=True, slots=True)
 class _Need:
     """What one kind of server must provide."""
@@ -175,7 +167,6 @@ class _Need:
     room_gpus: float
     largest_cpu: int
     promote_for_headroom: bool
-    escalate: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,7 +186,12 @@ def _choose(nodes: Sequence[PoolNode], need: _Need, target: WaitTarget, now: flo
         room.add(node)
 
     unplaced: list[PodInfo] = []
+    no_room: set[tuple[int, int]] = set()  # room only shrinks: a request that found none finds none later
     for pod in sorted(need.waiting, key=lambda p: (-p.gpu_request, -p.cpu_request_millis, p.uid)):
+        shape = (pod.cpu_request_millis, pod.gpu_request)
+        if shape in no_room:
+            unplaced.append(pod)
+            continue
         home = next((name for name in room.cpu if room.fits(name, pod)), None)
         if home is None:
             spare = next((n for n in idle if n.name not in room.cpu and _fits_empty(n, pod)), None)
@@ -203,6 +199,7 @@ def _choose(nodes: Sequence[PoolNode], need: _Need, target: WaitTarget, now: flo
                 room.add(spare)
                 home = spare.name
         if home is None:
+            no_room.add(shape)
             unplaced.append(pod)
         else:
             room.take(home, pod)
@@ -219,21 +216,6 @@ def _choose(nodes: Sequence[PoolNode], need: _Need, target: WaitTarget, now: flo
             if node.free_millis > 0 or node.alloc_millis <= 0 or node.free_gpus > 0:
                 room.add(node)
 
-    if need.escalate:
-        overdue = [
-            p for p in unplaced if p.created is not None and now - p.created >= target.wait_seconds * OVERDUE_SHARE
-        ]
-        fresh = [n for n in (*busy, *idle) if n.since is not None and now - n.since < target.wait_seconds]
-        for pod in overdue:
-            recent = next((n for n in fresh if _can_hold(n, pod)), None)
-            if recent is not None:
-                fresh.remove(recent)
-                room.add(recent)
-                continue
-            spares = [n for n in (*draining, *eco) if n.name not in room.cpu and _can_hold(n, pod)]
-            promote = next((n for n in spares if _fits_empty(n, pod)), spares[0] if spares else None)
-            if promote is not None:
-                room.add(promote)
     return _Choice(tuple(room.cpu), len(unplaced))
 
 
@@ -259,7 +241,6 @@ def size_pool(
             0.0 if gpu_nodes else room_gpus,
             largest,
             promote_for_headroom=True,
-            escalate=True,
         ),
         target,
         now,
@@ -268,9 +249,7 @@ def size_pool(
     if gpu_nodes:
         on_gpu = _choose(
             gpu_nodes,
-            _Need(
-                [p for p in waiting if p.gpu_request > 0], 0.0, room_gpus, 0, promote_for_headroom=False, escalate=False
-            ),
+            _Need([p for p in waiting if p.gpu_request > 0], 0.0, room_gpus, 0, promote_for_headroom=False),
             target,
             now,
         )
