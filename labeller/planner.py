@@ -5,17 +5,23 @@ Steps, each with its reason recorded:
 1. **Eligibility**: nodes matching the selector, not cordoned, not reserved.
 2. **Policy**: how many nodes should be performance (or a fixed assignment).
 3. **Feedback**: performance pods the scheduler found no node for raise the target
-   by one node per ``feedback_pods_per_node``; the nodes promoted for them carry a
-   hold that keeps them performance while those pods wait (:mod:`labeller.feedback`).
-4. **Choice** (churn-aware, unlike upstream's name order): keep nodes in their
+   by one node per ``feedback_pods_per_node``, promoting eco nodes where they fit
+   (CPU and GPUs); the nodes promoted for them carry a hold that keeps them
+   performance while those pods wait (:mod:`labeller.feedback`).
+4. **Wait target** (:mod:`labeller.policies.wait_target`): the nodes performance
+   pods need room on (the waiting ones, the largest recent one, a burst) raise the
+   target to at least their number and are chosen first; the policy's count stays
+   as its formula says.
+5. **Choice** (churn-aware, unlike upstream's name order): keep nodes in their
    current profile where the count allows; when some must go eco pick those with
-   the fewest performance pods; when some must be promoted pick draining nodes
-   first (they already run performance pods). Ties break by name, so a fresh
-   cluster gets exactly upstream's assignment.
-5. **Dwell**: a node that became performance less than ``dwell_seconds`` ago stays
+   the fewest performance pods, then the least free room; when some must be
+   promoted pick draining nodes first (they already run performance pods), then
+   those with the most free room. Ties break by name, so a fresh cluster gets
+   exactly upstream's assignment.
+6. **Dwell**: a node that became performance less than ``dwell_seconds`` ago stays
    performance. Promotions never wait: a performance pod must not queue behind a
    timer.
-6. **Guard**: eco nodes still running performance pods become draining; by default
+7. **Guard**: eco nodes still running performance pods become draining; by default
    they keep the performance caps until those pods finish (``draining_caps``).
 """
 

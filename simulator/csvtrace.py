@@ -107,7 +107,7 @@ def _gpus(value: str, source: str, line: int) -> int:
 def read_csv(path: Path) -> list[Job]:
     """Jobs from a CSV of real jobs (the module docstring lists the columns)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # spreadsheets write a byte-order mark
     except OSError as exc:
         raise TraceError(f"cannot read trace {path}: {exc.strerror or exc}") from None
     except UnicodeDecodeError:

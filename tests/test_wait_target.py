@@ -184,6 +184,13 @@ def test_a_waiting_gpu_pod_promotes_a_gpu_server_where_it_fits():
     assert p.unmet_pods == 1
 
 
+def test_promotions_by_the_policy_go_to_the_eco_node_with_the_most_room():
+    nodes = [node("a", "eco", False), node("b", "eco", False), node("c", "eco", False)]
+    pods = [pod("fill-a", "a", cpu="30"), pod("fill-b", "b", cpu="2"), pod("fill-c", "c", cpu="20")]
+    p = plan(store_of(nodes, pods), policy_params={"hp_frac": 0.34}, performance_wait_target_seconds=0)
+    assert performance(p) == ["b"]  # name order would have picked a, the fullest
+
+
 def test_place_unmet_checks_cpu_and_gpus():
     pods = [PodInfo("u1", "d", "gpu", "performance", cpu_request_millis=8000, gpu_request=4)]
     pods.append(PodInfo("u2", "d", "cpu", "performance", cpu_request_millis=30000))

@@ -83,6 +83,11 @@ def arrival_rate(bins: Mapping[int, ArrivalBin], now: float, window_seconds: flo
     return ArrivalRate(cpu / window_seconds, gpus / window_seconds, largest)
 
 
+class Headroom(NamedTuple):
+    cpu_millis: float
+    gpus: float
+
+
 @dataclass(frozen=True, slots=True)
 class Arrivals:
     steady: ArrivalRate
@@ -94,13 +99,13 @@ class Arrivals:
     def largest_cpu_millis(self) -> int:
         return max(self.steady.largest_cpu_millis, self.burst.largest_cpu_millis)
 
-    def headroom(self, wait_seconds: float) -> tuple[float, float]:
-        """(CPU millis, GPUs) of room a burst needs: what the last 2 minutes' rate brings in the next
-        2 minutes, less what the pool frees at the steady rate in that time plus the allowed wait."""
+    def headroom(self, wait_seconds: float) -> Headroom:
+        """The room a burst needs: what the last 2 minutes' rate brings in the next 2 minutes, less
+        what the pool frees at the steady rate in that time plus the allowed wait."""
         span = BURST_WINDOW_SECONDS
         cpu = self.burst.cpu_millis_per_second * span - self.steady.cpu_millis_per_second * (span + wait_seconds)
         gpus = self.burst.gpus_per_second * span - self.steady.gpus_per_second * (span + wait_seconds)
-        return max(0.0, cpu), max(0.0, gpus)
+        return Headroom(max(0.0, cpu), max(0.0, gpus))
 
 
 def recent_arrivals(bins: Mapping[int, ArrivalBin], now: float) -> Arrivals:
@@ -269,6 +274,7 @@ def size_pool(
 __all__ = [
     "ArrivalRate",
     "Arrivals",
+    "Headroom",
     "PoolNode",
     "PoolTarget",
     "WaitTarget",

@@ -47,7 +47,7 @@ def test_a_csv_of_real_jobs_becomes_a_trace(tmp_path: Path):
         ("train", 30.0, 3600.0, 8000, 1, "performance"),
         ("row-5", 600.0, 60.0, 2000, 0, "general"),
     ]
-    seconds = read_csv(write_csv(tmp_path, "arrival,duration,cpu\n0,60,4\n5.5,120,1\n", "s.csv"))
+    seconds = read_csv(write_csv(tmp_path, "\ufeffArrival,Duration,CPU\n0,60,4\n5.5,120,1\n", "s.csv"))
     assert [(j.arrival, j.work_seconds) for j in seconds] == [(0.0, 60.0), (5.5, 120.0)]
 
 
