@@ -94,6 +94,7 @@ def pods(n: int, n_nodes: int, rng: random.Random) -> Iterator[dict[str, Any]]:
         pending = rng.random() < 0.02
         if not pending:
             spec["nodeName"] = f"node-{rng.randrange(n_nodes):05d}"
+        created = time.gmtime(time.time() - rng.uniform(0, 86400))  # arrivals over the last day
         yield {
             "kind": "Pod",
             "metadata": {
@@ -101,6 +102,7 @@ def pods(n: int, n_nodes: int, rng: random.Random) -> Iterator[dict[str, Any]]:
                 "namespace": f"ns-{i % 200}",
                 "uid": f"uid-{i:08d}",
                 "labels": {"app": f"app-{i % 500}"},
+                "creationTimestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", created),
             },
             "spec": spec,
             "status": {"phase": "Pending" if pending else "Running"},

@@ -129,6 +129,14 @@ def add_planner_flags(p: argparse.ArgumentParser) -> None:
         "(0 = no feedback promotions, as upstream)",
     )
     g.add_argument(
+        "--performance-wait-target-seconds",
+        type=float,
+        default=env("JOULIE_PERFORMANCE_WAIT_TARGET_SECONDS", d.performance_wait_target_seconds, float),
+        help="how long a performance pod may wait for room: performance nodes keep room for waiting pods and "
+        "bursts, and pods that wait longer get nodes promoted (env JOULIE_PERFORMANCE_WAIT_TARGET_SECONDS; "
+        "0 = the policy alone, as upstream; default %(default)s)",
+    )
+    g.add_argument(
         "--feedback-pods-per-node",
         type=int,
         default=env("JOULIE_FEEDBACK_PODS_PER_NODE", d.feedback_pods_per_node, int),
@@ -157,6 +165,7 @@ def planner_config(args: argparse.Namespace) -> PlannerConfig:
             dwell_seconds=args.dwell_seconds,
             feedback_hold_seconds=args.feedback_hold_seconds,
             feedback_pods_per_node=args.feedback_pods_per_node,
+            performance_wait_target_seconds=args.performance_wait_target_seconds,
         )
         config.build_policy()
     except ValidationError as exc:

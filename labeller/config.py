@@ -43,6 +43,14 @@ class PlannerConfig(BaseModel):
         "(0 turns feedback promotions off, as upstream).",
     )
 
+    performance_wait_target_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="How long a performance pod may wait for room: performance nodes keep room for the waiting "
+        "performance pods, the largest recent one and bursts, and a pod without room for half this long gets "
+        "a node promoted for it (0 turns the wait target off: the policy alone, as upstream).",
+    )
+
     @field_validator("policy")
     @classmethod
     def _known_policy(cls, value: str) -> str:

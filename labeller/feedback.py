@@ -42,6 +42,9 @@ class FeedbackState:
     """Nodes the active holds pin to performance."""
     unmet: tuple[PodInfo, ...]
     """Waiting performance pods to promote for now (not covered, and a promotion could help)."""
+    spent: frozenset[str] = frozenset()
+    """Pods still waiting after the hold made for them ran out: they had a node and did not land
+    (something else holds them), so they no longer count as demand for more supply."""
 
 
 def could_help(
@@ -71,6 +74,7 @@ def feedback_state(
     holds: dict[str, FeedbackHold] = {}
     active: set[str] = set()
     covered: set[str] = set()
+    spent: set[str] = set()
     for node, hold in observed.items():
         if node not in snapshot.nodes:
             continue
@@ -79,6 +83,8 @@ def feedback_state(
         if is_active or still_waiting:
             holds[node] = hold
             covered.update(still_waiting)
+        if now >= hold.until:
+            spent.update(still_waiting)
         if is_active:
             active.add(node)
     unmet = tuple(
@@ -86,7 +92,7 @@ def feedback_state(
         for uid, pod in sorted(waiting.items())
         if pod.unschedulable and uid not in covered and could_help(pod, snapshot, current, selector)
     )
-    return FeedbackState(holds, frozenset(active), unmet)
+    return FeedbackState(holds, frozenset(active), unmet, frozenset(spent))
 
 
 def _sample(pods: Sequence[PodInfo]) -> str:
@@ -117,28 +123,36 @@ def held_floor(state: FeedbackState, waiting: Mapping[str, PodInfo]) -> Performa
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
-    """An eco node a promotion could use, and the CPU it has free (``None``: unknown, room for anything)."""
+    """An eco node a promotion could use, and the CPU and GPUs it has free (``None``: unknown, room for anything)."""
 
     name: str
     free_millis: int | None
+    free_gpus: int | None = None
 
 
 def place_unmet(
     unmet: Sequence[PodInfo], candidates: Sequence[Candidate], pods_per_node: int
 ) -> dict[str, list[PodInfo]]:
-    """Which candidate nodes to promote, and for which pods: first fit, largest request first, at most
-    ``pods_per_node`` pods a node, candidates in their order of preference. A promotion goes where its
-    pods fit, so the pods it was made for can land at once."""
+    """Which candidate nodes to promote, and for which pods: first fit (CPU and GPUs), GPU pods and larger
+    requests first, at most ``pods_per_node`` pods a node, candidates in their order of preference. A
+    promotion goes where its pods fit, so the pods it was made for can land at once."""
     free = {c.name: c.free_millis for c in candidates}
+    free_gpus = {c.name: c.free_gpus for c in candidates}
     chosen: dict[str, list[PodInfo]] = {}
-    for pod in sorted(unmet, key=lambda p: (-p.cpu_request_millis, p.uid)):
+    for pod in sorted(unmet, key=lambda p: (-p.gpu_request, -p.cpu_request_millis, p.uid)):
         for c in candidates:
-            room = free[c.name]
-            if len(chosen.get(c.name, ())) >= pods_per_node or (room is not None and room < pod.cpu_request_millis):
+            room, gpus = free[c.name], free_gpus[c.name]
+            if (
+                len(chosen.get(c.name, ())) >= pods_per_node
+                or (room is not None and room < pod.cpu_request_millis)
+                or (gpus is not None and gpus < pod.gpu_request)
+            ):
                 continue
             chosen.setdefault(c.name, []).append(pod)
             if room is not None:
                 free[c.name] = room - pod.cpu_request_millis
+            if gpus is not None:
+                free_gpus[c.name] = gpus - pod.gpu_request
             break
     return chosen
 

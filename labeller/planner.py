@@ -5,17 +5,23 @@ Steps, each with its reason recorded:
 1. **Eligibility**: nodes matching the selector, not cordoned, not reserved.
 2. **Policy**: how many nodes should be performance (or a fixed assignment).
 3. **Feedback**: performance pods the scheduler found no node for raise the target
-   by one node per ``feedback_pods_per_node``; the nodes promoted for them carry a
-   hold that keeps them performance while those pods wait (:mod:`labeller.feedback`).
-4. **Choice** (churn-aware, unlike upstream's name order): keep nodes in their
+   by one node per ``feedback_pods_per_node``, promoting eco nodes where they fit
+   (CPU and GPUs); the nodes promoted for them carry a hold that keeps them
+   performance while those pods wait (:mod:`labeller.feedback`).
+4. **Wait target** (:mod:`labeller.policies.wait_target`): the nodes performance
+   pods need room on (the waiting ones, the largest recent one, a burst) raise the
+   target to at least their number and are chosen first; the policy's count stays
+   as its formula says.
+5. **Choice** (churn-aware, unlike upstream's name order): keep nodes in their
    current profile where the count allows; when some must go eco pick those with
-   the fewest performance pods; when some must be promoted pick draining nodes
-   first (they already run performance pods). Ties break by name, so a fresh
-   cluster gets exactly upstream's assignment.
-5. **Dwell**: a node that became performance less than ``dwell_seconds`` ago stays
+   the fewest performance pods, then the least free room; when some must be
+   promoted pick draining nodes first (they already run performance pods), then
+   those with the most free room. Ties break by name, so a fresh cluster gets
+   exactly upstream's assignment.
+6. **Dwell**: a node that became performance less than ``dwell_seconds`` ago stays
    performance. Promotions never wait: a performance pod must not queue behind a
    timer.
-6. **Guard**: eco nodes still running performance pods become draining; by default
+7. **Guard**: eco nodes still running performance pods become draining; by default
    they keep the performance caps until those pods finish (``draining_caps``).
 """
 
@@ -39,6 +45,7 @@ from joulie.core.store import ClusterSnapshot
 from labeller.config import PlannerConfig
 from labeller.feedback import Candidate, FeedbackState, feedback_state, held_floor, place_unmet, promotion_floor
 from labeller.policies import Policy, PolicyInput
+from labeller.policies.wait_target import PoolNode, PoolTarget, WaitTarget, recent_arrivals, size_pool
 from labeller.templates import ControlledDecision
 
 
@@ -104,6 +111,13 @@ class Planner:
                 current[node.name] = node.profile_label
         perf_pods = snapshot.performance_pods
         config = self.config
+        free: dict[str, int | None] = {
+            n.name: n.cpu_allocatable_millis - snapshot.cpu_requested_millis.get(n.name, 0)
+            if n.cpu_allocatable_millis > 0
+            else None
+            for n in eligible
+        }
+        room = {name: f if f is not None else 0 for name, f in free.items()}
 
         order = {n: i for i, n in enumerate(names)}
         target = result.performance_nodes
@@ -118,12 +132,9 @@ class Planner:
             if fb.unmet:
                 until = now + config.feedback_hold_seconds
                 candidates = [
-                    Candidate(
-                        n.name,
-                        n.cpu_allocatable_millis - snapshot.cpu_requested_millis.get(n.name, 0)
-                        if n.cpu_allocatable_millis > 0
-                        else None,
-                    )
+                    Candidate(n.name, free[n.name], max(0, n.gpu_allocatable - snapshot.gpus_requested.get(n.name, 0)))
+                    # draining nodes first (they already run performance pods), then name order;
+                    # place_unmet then takes the first where the pods fit (CPU and GPUs)
                     for n in sorted(eligible, key=lambda n: (-perf_pods.get(n.name, 0), order[n.name]))
                     if current.get(n.name) != PERFORMANCE and n.name not in fb.active
                 ]
@@ -145,6 +156,15 @@ class Planner:
                 floor = held_floor(fb, snapshot.pending_performance)
         pinned = {n for n in fb.active if n in current} | (set(node_holds) - set(fb.holds))
 
+        wanted: frozenset[str] = frozenset()
+        if result.fixed is None and config.performance_wait_target_seconds > 0:
+            sizing = self._wait_target(snapshot, eligible, current, pinned, now, fb.spent)
+            wanted = sizing.nodes
+            needed = len(wanted | pinned)
+            if needed > target:
+                target = min(needed, len(names))
+                floor_note += f"; raised to {target} by the {sizing.reason}"
+
         dwell = config.dwell_seconds
 
         def held_by_dwell(name: str) -> float:
@@ -164,9 +184,11 @@ class Planner:
                 names,
                 key=lambda n: (
                     n not in pinned,
+                    n not in wanted,
                     held[n] <= 0,
                     current.get(n) != PERFORMANCE,
                     -perf_pods.get(n, 0),
+                    -room[n],
                     order[n],
                 ),
             )
@@ -179,6 +201,8 @@ class Planner:
                 pods_note = f"{pods} performance pod{'s' if pods != 1 else ''}"
                 if planned[n] == PERFORMANCE:
                     verb = "kept" if was == PERFORMANCE else "promoted"
+                    if n in wanted and n not in pinned:
+                        verb += " for the wait target"
                 else:
                     verb = "kept" if was == ECO else "chosen for eco"
                 why_map[n] = f"{verb} (rank {rank}/{len(names)}, {pods_note})"
@@ -224,3 +248,31 @@ class Planner:
             floor=floor,
             unmet_pods=len(placed),
         )
+
+    def _wait_target(
+        self,
+        snapshot: ClusterSnapshot,
+        eligible: list[NodeInfo],
+        current: Mapping[str, Profile | None],
+        pinned: set[str],
+        now: float,
+        spent: frozenset[str],
+    ) -> PoolTarget:
+        """The nodes the performance wait target needs (:mod:`labeller.policies.wait_target`)."""
+        config = self.config
+        pool = [
+            PoolNode(
+                name=n.name,
+                performance=current.get(n.name) == PERFORMANCE or n.name in pinned,
+                alloc_millis=n.cpu_allocatable_millis,
+                free_millis=max(0, n.cpu_allocatable_millis - snapshot.cpu_requested_millis.get(n.name, 0)),
+                gpus=n.gpu_allocatable,
+                free_gpus=max(0, n.gpu_allocatable - snapshot.gpus_requested.get(n.name, 0)),
+                performance_pods=snapshot.performance_pods.get(n.name, 0),
+            )
+            for n in eligible
+        ]
+        arrivals = recent_arrivals(snapshot.performance_arrivals, now)
+        target = WaitTarget(config.performance_wait_target_seconds, keep_busy=config.draining_caps == PERFORMANCE)
+        waiting = [p for uid, p in snapshot.pending_performance.items() if uid not in spent]
+        return size_pool(pool, waiting, arrivals, target, now)

@@ -16,10 +16,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from joulie.cliutil import ConfigError, env, env_bool, parse_params
-from joulie.validation import validation_details
 from labeller.cli import add_cap_flags, cap_settings
 from labeller.templates import add_control_flags, control_templates
-from simulator.workload import GeneratorConfig, TraceError, read_jsonl, write_jsonl
+from simulator.workload import GeneratorConfig, Job, TraceError, read_trace, write_jsonl
 
 
 def register(sub: Any) -> None:
@@ -72,7 +71,27 @@ def register(sub: Any) -> None:
         "--trace",
         type=Path,
         default=env("JOULIE_SIM_TRACE", None, Path),
-        help="read jobs from this JSONL trace instead of generating them",
+        help="read jobs from this trace instead of generating them: JSONL (as --export-trace writes) or a "
+        "CSV of real jobs (columns arrival, duration or end, cpu, gpus, class, id; see docs/simulator.md)",
+    )
+    g.add_argument(
+        "--snapshot",
+        type=Path,
+        default=env("JOULIE_SIM_SNAPSHOT", None, Path),
+        metavar="FILE",
+        help="simulate your cluster: nodes and pods from `kubectl get nodes,pods -A -o yaml` output "
+        "(--nodes and --gpu-fraction are then ignored)",
+    )
+    g.add_argument(
+        "--snapshot-pod-seconds",
+        type=float,
+        default=env("JOULIE_SIM_SNAPSHOT_POD_SECONDS", None, float),
+        help="work left in each pod of the snapshot, seconds at full speed (default: the trace's length)",
+    )
+    g.add_argument(
+        "--node-selector",
+        default=env("JOULIE_NODE_SELECTOR", d.node_selector),
+        help="managed nodes of a --snapshot cluster (default %(default)s)",
     )
     g.add_argument(
         "--export-trace",
@@ -122,6 +141,12 @@ def register(sub: Any) -> None:
         "--feedback-hold-seconds",
         type=float,
         default=env("JOULIE_FEEDBACK_HOLD_SECONDS", d.feedback_hold_seconds, float),
+    )
+    g.add_argument(
+        "--performance-wait-target-seconds",
+        type=float,
+        default=env("JOULIE_PERFORMANCE_WAIT_TARGET_SECONDS", d.performance_wait_target_seconds, float),
+        help="run J's performance wait target (0 = its policy alone; default %(default)s)",
     )
     g.add_argument(
         "--extender-weight",
@@ -190,13 +215,16 @@ def build_scenario(args: argparse.Namespace) -> Any:
 
     try:
         workload = GeneratorConfig(hours=args.hours, load=args.load, gpu_load=args.gpu_load, **_mix(args.mix))
+    except ValidationError as exc:
+        raise ConfigError(f"invalid simulation settings: {_settings_error(exc, '--mix')}") from None
+    try:
         joulie_params = (
             parse_params(args.joulie_param, "--joulie-param")
             if args.joulie_param is not None
             else Scenario().joulie_params
         )
         performance_caps, eco_caps = cap_settings(args)
-        return Scenario(
+        scenario = Scenario(
             baseline=args.baseline,
             cpu_controls=control_templates(args),
             nodes=args.nodes,
@@ -216,17 +244,55 @@ def build_scenario(args: argparse.Namespace) -> Any:
             step_seconds=args.step,
             runs=tuple(r.strip().upper() for r in args.runs.split(",") if r.strip()),
             power_aware_scoring=args.power_aware_scoring,
+            performance_wait_target_seconds=args.performance_wait_target_seconds,
+            node_selector=args.node_selector,
         )
+        scenario.specs()  # the runs' planner settings and policy parameters, validated now
+        return scenario
     except ValidationError as exc:
-        raise ConfigError(f"invalid simulation settings: {validation_details(exc, 'value')}") from None
+        raise ConfigError(f"invalid simulation settings: {_settings_error(exc, 'settings')}") from None
+    except ValueError as exc:  # PolicyConfigError, SelectorError
+        raise ConfigError(str(exc)) from None
+
+
+FLAGS = {
+    "nodes": "--nodes",
+    "gpu_fraction": "--gpu-fraction",
+    "seed": "--seed",
+    "hours": "--hours",
+    "load": "--load",
+    "gpu_load": "--gpu-load",
+    "performance": "--mix performance",
+    "eco": "--mix eco",
+    "joulie_dwell_seconds": "--dwell-seconds",
+    "feedback_hold_seconds": "--feedback-hold-seconds",
+    "performance_wait_target_seconds": "--performance-wait-target-seconds",
+    "extender_weight": "--extender-weight",
+    "interval_seconds": "--interval",
+    "step_seconds": "--step",
+    "runs": "--runs",
+    "node_selector": "--node-selector",
+    "policy": "--joulie-policy",
+}
+"""Settings fields by the flag that sets them, so an error names what the user typed."""
+
+
+def _settings_error(exc: ValidationError, root: str) -> str:
+    """``--flag: message; ...``; ``root`` names the flags behind an error about the whole value."""
+    parts = []
+    for e in exc.errors():
+        loc = ".".join(map(str, e["loc"]))
+        parts.append(f"{FLAGS.get(loc, loc) if loc else root}: {str(e['msg']).removeprefix('Value error, ')}")
+    return "; ".join(parts)
 
 
 class _Progress:
-    """One tqdm bar per run over simulated time; the drain past the trace end extends it."""
+    """One tqdm bar per run over the trace's simulated hours; the drain past the trace end is shown
+    beside the full bar (the runs continue until every job is done), so the bar never passes its total."""
 
     def __init__(self, enabled: bool, horizon: float) -> None:
         self.enabled = enabled
-        self.horizon = horizon
+        self.total = horizon / 3600.0
         self.bar: Any = None
         self.key = ""
 
@@ -239,7 +305,7 @@ class _Progress:
             self.close()
             self.key = key
             self.bar = tqdm(
-                total=round(self.horizon / 3600.0, 2),
+                total=self.total,
                 desc=f"run {key}",
                 unit="sim-h",
                 file=sys.stderr,
@@ -247,10 +313,15 @@ class _Progress:
                 bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} sim-h [{elapsed}]{postfix}",
             )
         hours = t / 3600.0
-        if hours > self.bar.total:
-            self.bar.total = round(hours, 2)
-            self.bar.set_postfix_str("draining", refresh=False)
-        self.bar.update(hours - self.bar.n)
+        if hours < self.total:
+            self.bar.update(hours - self.bar.n)
+            return
+        if self.bar.n < self.total:
+            self.bar.n = self.total
+            self.bar.refresh()
+        note = f"draining +{hours - self.total:.1f} sim-h"
+        if note != self.bar.postfix:
+            self.bar.set_postfix_str(note)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -258,31 +329,71 @@ class _Progress:
             self.bar = None
 
 
+def _jobs_and_fleet(args: argparse.Namespace, scenario: Any) -> tuple[list[Job], list[Job], Any, str]:
+    """(trace, snapshot pods, fleet or ``None`` for the scenario's, description of the cluster)."""
+    from joulie.core.selector import LabelSelector
+    from labeller.snapshot import SnapshotError
+    from simulator.cluster import ClusterError, snapshot_cluster
+    from simulator.workload import generate
+
+    trace: list[Job] | None = None
+    if args.trace is not None:
+        try:
+            trace = read_trace(args.trace)
+        except TraceError as exc:
+            raise ConfigError(str(exc)) from None
+    if args.snapshot is None:
+        nodes = f"{scenario.nodes} nodes" + (
+            f" ({scenario.gpu_fraction:.0%} GPU servers)" if scenario.gpu_fraction else " (CPU-only)"
+        )
+        return trace if trace is not None else scenario.trace(), [], None, nodes
+    horizon = max(scenario.workload.hours * 3600.0, max((j.arrival for j in trace or ()), default=0.0))
+    pod_seconds = args.snapshot_pod_seconds if args.snapshot_pod_seconds is not None else horizon
+    if pod_seconds <= 0:
+        raise ConfigError("--snapshot-pod-seconds must be more than 0")
+    try:
+        cluster = snapshot_cluster(args.snapshot, LabelSelector.parse(scenario.node_selector), pod_seconds)
+    except (SnapshotError, ClusterError) as exc:
+        raise ConfigError(str(exc)) from None
+    if cluster.managed == 0 and any(r != "A" for r in scenario.runs):
+        raise ConfigError(
+            f"{args.snapshot}: none of its {len(cluster.fleet)} nodes match the managed-node selector "
+            f"{scenario.node_selector!r}; pass --node-selector (or --runs A)"
+        )
+    if trace is None:
+        trace = generate(scenario.workload, cluster.cores, cluster.gpus, scenario.seed)
+    if {j.id for j in trace} & {j.id for j in cluster.jobs}:
+        raise ConfigError(f"{args.trace}: job ids clash with the snapshot's pods (namespace/name)")
+    described = (
+        f"{len(cluster.fleet)} nodes from {args.snapshot} ({cluster.managed} managed, {cluster.gpus} GPUs, "
+        f"{len(cluster.jobs)} pods to start with" + "".join(f"; {n}" for n in cluster.notes) + ")"
+    )
+    return trace, cluster.jobs, cluster.fleet, described
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     from simulator import report
     from simulator.scenario import run_scenario
 
     scenario = build_scenario(args)
-    if args.trace is not None:
-        try:
-            jobs = read_jsonl(args.trace)
-        except TraceError as exc:
-            raise ConfigError(str(exc)) from None
-    else:
-        jobs = scenario.trace()
+    trace, starting, fleet, cluster_desc = _jobs_and_fleet(args, scenario)
+    jobs = starting + trace
     outdir: Path = args.output_dir
     try:
         outdir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"cannot create output directory {outdir}: {exc.strerror or exc}") from None
-    write_jsonl(jobs, outdir / "trace.jsonl")
+    write_jsonl(trace, outdir / "trace.jsonl")
     if args.export_trace is not None:
-        write_jsonl(jobs, args.export_trace)
+        try:
+            write_jsonl(trace, args.export_trace)
+        except OSError as exc:
+            raise ConfigError(f"cannot write {args.export_trace}: {exc.strerror or exc}") from None
     horizon = max(scenario.workload.hours * 3600.0, max((j.arrival for j in jobs), default=0.0))
     progress = _Progress(not args.no_progress and not args.json, horizon)
     started = time.perf_counter()
     try:
-        results = run_scenario(scenario, jobs, progress)
+        results = run_scenario(scenario, jobs, progress, fleet)
     finally:
         progress.close()
     elapsed = time.perf_counter() - started
@@ -291,6 +402,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         "scenario": scenario.model_dump(mode="json"),
         "jobs": len(jobs),
         "trace": str(args.trace) if args.trace else "generated",
+        "snapshot": str(args.snapshot) if args.snapshot else None,
+        "cluster": cluster_desc,
         "wall_seconds": round(elapsed, 2),
     }
     report.write_json(rows, meta, outdir / "results.json")
@@ -306,11 +419,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({**report.json_payload(rows, meta), "outputDir": str(outdir)}, indent=2))
         return 0
-    nodes_desc = f"{scenario.nodes} nodes" + (
-        f" ({scenario.gpu_fraction:.0%} GPU servers)" if scenario.gpu_fraction else " (CPU-only)"
-    )
     print(
-        f"{len(jobs)} jobs over {scenario.workload.hours:g} h on {nodes_desc}, seed {scenario.seed}; "
+        f"{len(jobs)} jobs over {horizon / 3600.0:g} h on {cluster_desc}, seed {scenario.seed}; "
         f"simulated in {elapsed:.1f} s"
     )
     print(f"baseline: {scenario.baseline.value}: {scenario.baseline.description}\n")

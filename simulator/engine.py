@@ -29,11 +29,12 @@ import logging
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
+from typing import NamedTuple
 
 import joulie.core.supply as decide
-from joulie.api.labels import MANAGED_LABEL, PERFORMANCE, POWER_PROFILE_LABEL
+from joulie.api.labels import DRAINING_LABEL, MANAGED_LABEL, PERFORMANCE, POWER_PROFILE_LABEL
 from joulie.api.v1alpha1 import npp_name
 from joulie.core.model import NodeInfo, PodInfo
 from joulie.core.power import ParametricModel, PowerCurve, marginal_watts
@@ -60,6 +61,17 @@ EPOCH = 1_767_225_600.0
 """Simulated time zero (2026-01-01T00:00:00Z), so the labeller's timestamps look real."""
 
 _EPS = 1e-9
+
+
+@dataclass(frozen=True)
+class FleetNode:
+    """A server of a real cluster (``--snapshot``): its hardware class, name, labels and allocatable CPU."""
+
+    cls: NodeClass
+    name: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    alloc_millis: int = 0
+    """Allocatable CPU; 0: the class's cores."""
 
 
 @dataclass(frozen=True)
@@ -147,20 +159,35 @@ class SimNode:
         "name",
         "next_done",
         "op",
+        "ref_millis",
         "settings",
         "t",
     )
 
-    def __init__(self, name: str, cls: NodeClass, managed: bool, settings: NodeSettings | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        cls: NodeClass,
+        managed: bool,
+        settings: NodeSettings | None = None,
+        spec: FleetNode | None = None,
+    ) -> None:
         self.name = name
         self.cls = cls
-        self.alloc_millis = cls.cpu.cores * 1000
+        self.ref_millis = cls.cpu.cores * 1000
+        self.alloc_millis = spec.alloc_millis if spec is not None and spec.alloc_millis > 0 else self.ref_millis
         self.gpus = cls.gpus
         self.free_millis = self.alloc_millis
         self.free_gpus = cls.gpus
-        labels = {"kubernetes.io/hostname": name}
-        if managed:
-            labels[MANAGED_LABEL] = "true"
+        if spec is not None and spec.labels:
+            # a real node: its own labels (the selector decides whether it is managed), less the
+            # profile labels of Joulie, which every run starts without
+            labels = {k: v for k, v in spec.labels.items() if k not in (POWER_PROFILE_LABEL, DRAINING_LABEL)}
+            labels.setdefault("kubernetes.io/hostname", name)
+        else:
+            labels = {"kubernetes.io/hostname": name}
+            if managed:
+                labels[MANAGED_LABEL] = "true"
         self.info = NodeInfo(
             name=name, labels=labels, cpu_allocatable_millis=self.alloc_millis, gpu_allocatable=cls.gpus
         )
@@ -198,9 +225,11 @@ class SimNode:
             self.t = t
 
     def _recompute(self) -> None:
-        self.op = _operating(
-            self.cls, self.busy_millis, self.gpus - self.free_gpus, self.cpu_cap, self.gpu_cap, self.settings
-        )
+        busy = self.busy_millis
+        if self.alloc_millis != self.ref_millis:
+            # a node of another size runs like the reference server at the same share of its cores
+            busy = round(busy * self.ref_millis / self.alloc_millis)
+        self.op = _operating(self.cls, busy, self.gpus - self.free_gpus, self.cpu_cap, self.gpu_cap, self.settings)
         nxt = float("inf")
         if self.heap_cpu:
             nxt = self.t + max(0.0, self.heap_cpu[0][0] - self.clock_cpu) / self.op.cpu_speed
@@ -268,6 +297,15 @@ def _operating(
     return node_operating(cls, busy_millis / 1000.0, busy_gpus, cpu_cap, gpu_cap, settings)
 
 
+class QueueSample(NamedTuple):
+    """Pods waiting to start at one instant, after that step's scheduling."""
+
+    seconds: float
+    performance: int
+    """Performance jobs (by the trace's class, also in run A, where pods carry no class)."""
+    all: int
+
+
 @dataclass
 class RunResult:
     spec: RunSpec
@@ -283,6 +321,8 @@ class RunResult:
     unfinished: int = 0
     wall_seconds: float = 0.0
     profile_changes: int = 0
+    queue_series: list[QueueSample] = field(default_factory=list)
+    """Waiting jobs after every step's scheduling."""
 
 
 class Simulation:
@@ -291,7 +331,7 @@ class Simulation:
     def __init__(
         self,
         spec: RunSpec,
-        fleet: Sequence[NodeClass],
+        fleet: Sequence[NodeClass | FleetNode],
         jobs: Sequence[Job],
         horizon: float,
         seed: int,
@@ -300,13 +340,18 @@ class Simulation:
     ) -> None:
         self.spec = spec
         self.cfg = config or EngineConfig()
-        self.jobs = list(jobs)
+        self.jobs = sorted(jobs, key=lambda j: (j.arrival, j.node is None))  # stable: snapshot pods first
         self.horizon = horizon
         self.progress = progress
         self.now = 0.0
         managed = spec.planner is not None
         baseline = BASELINE_SETTINGS[self.cfg.baseline]
-        self.nodes = [SimNode(f"node-{i:03d}", cls, managed, baseline) for i, cls in enumerate(fleet)]
+        self.nodes = [
+            SimNode(n.name, n.cls, managed, baseline, n)
+            if isinstance(n, FleetNode)
+            else SimNode(f"node-{i:03d}", n, managed, baseline)
+            for i, n in enumerate(fleet)
+        ]
         self.by_name = {n.name: n for n in self.nodes}
         self.store = ClusterStore()
         for node in self.nodes:
@@ -392,7 +437,7 @@ class Simulation:
     # ------------------------------------------------------------ scheduling
 
     def _admit(self, job: Job) -> tuple[PodRequest, JobRecord]:
-        obj = pod_object(job, with_constraints=self.spec.planner is not None)
+        obj = pod_object(job, with_constraints=self.spec.planner is not None, epoch=EPOCH)
         info = PodInfo.from_api(obj)
         self.store.put_pod(info)
         affinity = obj["spec"].get("affinity")
@@ -455,11 +500,23 @@ class Simulation:
         next_job = 0
         running = 0
         last_reconcile = -float("inf")
+        while next_job < len(jobs) and jobs[next_job].arrival <= 0.0 and jobs[next_job].node is not None:
+            # pods already running when the snapshot was taken start on their node
+            request, record = self._admit(jobs[next_job])
+            records.append(record)
+            node = self.by_name.get(jobs[next_job].node or "")
+            if node is not None and node.free_millis >= request.cpu_millis and node.free_gpus >= request.gpus:
+                self._bind(request, record, node)
+                running += 1
+            else:
+                pending.append((request, record))
+            next_job += 1
         if self.reconciler is not None:
             self._reconcile("startup")
             last_reconcile = 0.0
         limit = self.horizon * max(1.0, cfg.max_drain_factor)
         series: list[tuple[float, float]] = []
+        queue: list[QueueSample] = []
         sample_energy, sample_start = 0.0, 0.0
         end_time = 0.0
         while True:
@@ -476,6 +533,9 @@ class Simulation:
                     self.feedback_reconciles += 1
                     pending, _ = self._schedule_pass(pending)
                 running += before - len(pending)
+            waiting_performance = sum(1 for _, r in pending if r.demand == PERFORMANCE) if pending else 0
+            if not queue or (queue[-1].performance, queue[-1].all) != (waiting_performance, len(pending)):
+                queue.append(QueueSample(self.now, waiting_performance, len(pending)))
             if next_job >= len(jobs) and not pending and running == 0 and self.now >= self.horizon:
                 break
             if self.now >= limit:
@@ -521,6 +581,7 @@ class Simulation:
             unfinished=unfinished,
             wall_seconds=time.perf_counter() - started,
             profile_changes=self.profile_changes,
+            queue_series=queue,
         )
 
 

@@ -1,8 +1,11 @@
 """Results of a comparison: per-run summary, the table, JSON, CSV and PNG plots.
 
-Slowdown is a job's run time over its run time at full speed (1.0 = not slowed),
-reported as percent extra; pending time (arrival to bind) is reported apart, so a
-queue does not hide in the slowdown nor the other way round.
+What users feel is turnaround: arrival to finish, pending included. Per class
+(``perf_``, ``eco_``, ``general_``, ``all_``) each run reports pending (arrival to start)
+and turnaround mean / p95 / p99 in seconds, and turnaround against the same job in run A
+(``*_turnaround_vs_a_*_pct``: per job, ``turnaround / A's turnaround - 1``, then its mean /
+p95 / p99). Slowdown (run time over run time at full speed, as percent extra) is kept
+apart, so a queue does not hide in it nor the other way round.
 """
 
 from __future__ import annotations
@@ -18,21 +21,28 @@ from simulator.engine import RunResult
 from simulator.hardware import joules_to_kwh
 
 COLUMNS: list[tuple[str, str, str]] = [
-    # key, header, format
+    # key, header, format: the headline first (energy, then what performance users feel)
     ("run", "run", "{}"),
     ("energy_kwh", "energy kWh", "{:.1f}"),
-    ("energy_change_pct", "vs A", "{:+.1f}%"),
-    ("perf_slowdown_mean_pct", "perf slow mean", "{:.2f}%"),
+    ("energy_change_pct", "energy vs A", "{:+.1f}%"),
+    ("perf_pending_p95_s", "perf pend p95", "{:.0f}s"),
+    ("perf_turnaround_vs_a_p95_pct", "perf turn p95 vs A", "{:+.1f}%"),
+    ("all_turnaround_vs_a_p95_pct", "all turn p95 vs A", "{:+.1f}%"),
+    ("perf_turnaround_p95_s", "perf turn p95", "{:.0f}s"),
     ("perf_slowdown_p95_pct", "perf slow p95", "{:.2f}%"),
     ("all_slowdown_mean_pct", "all slow mean", "{:.1f}%"),
-    ("all_slowdown_p95_pct", "all slow p95", "{:.1f}%"),
-    ("pending_mean_s", "pending mean", "{:.0f}s"),
-    ("pending_p95_s", "pending p95", "{:.0f}s"),
-    ("perf_pending_p95_s", "perf pend p95", "{:.0f}s"),
-    ("throughput_jobs_per_h", "jobs/h", "{:.1f}"),
+    ("all_pending_p95_s", "all pend p95", "{:.0f}s"),
     ("completed", "completed", "{}"),
     ("end_hours", "drained at", "{:.2f}h"),
 ]
+
+CLASSES: tuple[tuple[str, str | None], ...] = (
+    ("perf", "performance"),
+    ("eco", "eco"),
+    ("general", "general"),
+    ("all", None),
+)
+"""Key prefix of each class in the results (``None``: every job)."""
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -50,12 +60,35 @@ def _mean(values: Sequence[float]) -> float:
     return sum(values) / len(values) if values else math.nan
 
 
+def _stats(prefix: str, values: Sequence[float], unit: str) -> dict[str, float]:
+    return {
+        f"{prefix}_mean_{unit}": _mean(values),
+        f"{prefix}_p95_{unit}": percentile(values, 95),
+        f"{prefix}_p99_{unit}": percentile(values, 99),
+    }
+
+
+def _service(r: RunResult, baseline: dict[str, float]) -> dict[str, float]:
+    """Pending (arrival to start) and turnaround (arrival to end) per class, and turnaround against
+    the same job in the baseline run, mean / p95 / p99."""
+    out: dict[str, float] = {}
+    for prefix, demand in CLASSES:
+        jobs = [j for j in r.jobs if demand is None or j.demand == demand]
+        done = [j for j in jobs if j.end >= 0]
+        out |= _stats(f"{prefix}_pending", [j.pending for j in jobs if j.start >= 0], "s")
+        out |= _stats(f"{prefix}_turnaround", [j.end - j.arrival for j in done], "s")
+        relative = [100.0 * ((j.end - j.arrival) / baseline[j.id] - 1.0) for j in done if baseline.get(j.id, 0.0) > 0.0]
+        out |= _stats(f"{prefix}_turnaround_vs_a", relative, "pct")
+    return out
+
+
 def summarize(results: Sequence[RunResult]) -> list[dict[str, Any]]:
-    """One row per run; the energy change is against run ``A`` when present, else the first run."""
+    """One row per run; changes are against run ``A`` when present, else the first run."""
     if not results:
         return []
     baseline = next((r for r in results if r.spec.key == "A"), results[0])
     base_kwh = joules_to_kwh(baseline.energy_j)
+    base_turnaround = {j.id: j.end - j.arrival for j in baseline.jobs if j.end >= 0}
     rows = []
     for r in results:
         done = [j for j in r.jobs if j.end >= 0]
@@ -64,8 +97,8 @@ def summarize(results: Sequence[RunResult]) -> list[dict[str, Any]]:
         slow_perf = [100.0 * (j.slowdown - 1.0) for j in perf]
         started = [j for j in r.jobs if j.start >= 0]
         pend = [j.pending for j in started]
-        pend_perf = [j.pending for j in started if j.demand == "performance"]
         kwh = joules_to_kwh(r.energy_j)
+        service = _service(r, base_turnaround)
         rows.append(
             {
                 "run": r.spec.key,
@@ -78,8 +111,7 @@ def summarize(results: Sequence[RunResult]) -> list[dict[str, Any]]:
                 "all_slowdown_p95_pct": percentile(slow_all, 95),
                 "pending_mean_s": _mean(pend),
                 "pending_p95_s": percentile(pend, 95),
-                "perf_pending_mean_s": _mean(pend_perf),
-                "perf_pending_p95_s": percentile(pend_perf, 95),
+                **service,
                 "throughput_jobs_per_h": len(done) / (r.end_time / 3600.0) if r.end_time > 0 else math.nan,
                 "completed": len(done),
                 "unfinished": r.unfinished,
@@ -164,7 +196,8 @@ def write_jobs_csv(results: Iterable[RunResult], path: Path) -> Path:
 
 
 def write_plots(results: Sequence[RunResult], rows: Sequence[dict[str, Any]], outdir: Path) -> list[Path]:
-    """Cluster power over time per run, and energy versus performance-job slowdown."""
+    """Cluster power over time per run, energy versus performance turnaround (one point per run), and
+    performance pods pending over time per run."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -191,24 +224,46 @@ def write_plots(results: Sequence[RunResult], rows: Sequence[dict[str, Any]], ou
 
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     for row in rows:
-        x = row["perf_slowdown_p95_pct"]
+        x = row["perf_turnaround_p95_s"]
         y = row["energy_kwh"]
         if isinstance(x, float) and math.isnan(x):
             continue
-        ax.scatter([x], [y], s=60)
+        ax.scatter([x / 60.0], [y], s=60)
+        vs_a = row["perf_turnaround_vs_a_p95_pct"]
         ax.annotate(
-            f"{row['run']} ({row['energy_change_pct']:+.1f}%)",
-            (x, y),
+            f"{row['run']} (energy {row['energy_change_pct']:+.1f}%"
+            + ("" if isinstance(vs_a, float) and math.isnan(vs_a) else f", per-job p95 vs A {vs_a:+.1f}%")
+            + ")",
+            (x / 60.0, y),
             textcoords="offset points",
             xytext=(6, 4),
             fontsize=9,
         )
-    ax.set_xlabel("performance jobs: p95 slowdown (%)")
+    ax.set_xlabel("performance jobs: p95 turnaround, arrival to finish (min)")
     ax.set_ylabel("energy (kWh)")
-    ax.set_title("Energy versus performance-job slowdown")
+    ax.set_title("Energy versus performance turnaround")
     ax.grid(alpha=0.3)
     fig.tight_layout()
     paths.append(outdir / "energy_vs_slowdown.png")
+    fig.savefig(paths[-1], dpi=110)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    for r in results:
+        xs = [q.seconds / 3600.0 for q in r.queue_series]
+        ys = [q.performance for q in r.queue_series]
+        if xs:
+            xs.append(r.end_time / 3600.0)
+            ys.append(ys[-1])
+        ax.step(xs, ys, where="post", label=f"{r.spec.key}: {r.spec.title}", linewidth=1.0)
+    ax.set_xlabel("simulated time (h)")
+    ax.set_ylim(bottom=0, top=max([1, *(q.performance for r in results for q in r.queue_series)]) * 1.05)
+    ax.set_ylabel("performance pods waiting to start")
+    ax.set_title("Performance pods pending per run")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    paths.append(outdir / "performance_pending.png")
     fig.savefig(paths[-1], dpi=110)
     plt.close(fig)
     return paths

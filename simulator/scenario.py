@@ -21,11 +21,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from joulie.api.labels import DEFAULT_NODE_SELECTOR
 from joulie.core.plan import ECO_CAPS, PERFORMANCE_CAPS, CapSettings
+from joulie.core.selector import LabelSelector
 from labeller.config import PlannerConfig
 from labeller.templates import ControlTemplates
 from simulator.controls import Baseline
-from simulator.engine import EngineConfig, RunResult, RunSpec, Simulation, quiet_labeller_logs
+from simulator.engine import EngineConfig, FleetNode, RunResult, RunSpec, Simulation, quiet_labeller_logs
 from simulator.hardware import CPU_NODE, GPU_NODE, NodeClass
 from simulator.workload import GeneratorConfig, Job, generate
 
@@ -56,6 +58,8 @@ class Scenario(BaseModel):
     joulie_params: dict[str, Any] = Field(default_factory=lambda: {"base_frac": 0.2, "perf_per_hp_node": 3})
     joulie_dwell_seconds: float = Field(default=600.0, ge=0)
     feedback_hold_seconds: float = Field(default=120.0, ge=0)
+    performance_wait_target_seconds: float = Field(default=60.0, ge=0)
+    """Run J's wait target (B and C run without one, as upstream)."""
     extender_weight: int = Field(default=5, ge=1, le=100)
     interval_seconds: float = Field(default=30.0, gt=0)
     step_seconds: float = Field(default=30.0, gt=0, le=600)
@@ -63,6 +67,14 @@ class Scenario(BaseModel):
     power_aware_scoring: bool = Field(
         default=False, description="Add run P: run J with power-aware scoring (parametric predictor), to compare."
     )
+    node_selector: str = DEFAULT_NODE_SELECTOR
+    """Managed nodes (matters for a cluster from ``--snapshot``; the generated fleet is all managed)."""
+
+    @field_validator("node_selector")
+    @classmethod
+    def _valid_selector(cls, value: str) -> str:
+        LabelSelector.parse(value)
+        return value
 
     @field_validator("runs")
     @classmethod
@@ -95,6 +107,7 @@ class Scenario(BaseModel):
 
         def planner(policy: str, params: dict[str, Any], feedback: bool, dwell: float = 0.0) -> PlannerConfig:
             config = PlannerConfig(
+                node_selector=self.node_selector,
                 policy=policy,
                 policy_params=params,
                 performance_caps=perf,
@@ -103,6 +116,7 @@ class Scenario(BaseModel):
                 dwell_seconds=dwell,
                 # Without the feedback path a floor is never raised: hold 0 keeps it inert.
                 feedback_hold_seconds=self.feedback_hold_seconds if feedback else 0.0,
+                performance_wait_target_seconds=self.performance_wait_target_seconds if feedback else 0.0,
             )
             config.build_policy()  # validate parameters now, with a clear error
             return config
@@ -138,13 +152,15 @@ def run_scenario(
     scenario: Scenario,
     jobs: Sequence[Job] | None = None,
     progress: Callable[[str, float], None] | None = None,
+    fleet: Sequence[NodeClass | FleetNode] | None = None,
 ) -> list[RunResult]:
-    """Run every configured run on the same trace (``jobs`` or the scenario's own)."""
+    """Run every configured run on the same trace (``jobs`` or the scenario's own) and fleet
+    (``fleet``, e.g. from a cluster snapshot, or the scenario's own)."""
     quiet_labeller_logs()
     trace = list(jobs) if jobs is not None else scenario.trace()
-    horizon = scenario.workload.hours * 3600.0
+    horizon = max(scenario.workload.hours * 3600.0, max((j.arrival for j in trace), default=0.0))
     results = []
-    fleet = scenario.fleet()
+    fleet = list(fleet) if fleet is not None else scenario.fleet()
     for spec in scenario.specs():
         callback = (lambda t, key=spec.key: progress(key, t)) if progress else None
         sim = Simulation(spec, fleet, trace, horizon, scenario.seed, scenario.engine(), callback)

@@ -13,6 +13,7 @@ import json
 import math
 import random
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,14 +31,20 @@ class Job(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: str = Field(min_length=1)
-    arrival: float = Field(ge=0, description="Seconds after the start of the trace.")
+    arrival: float = Field(ge=0, allow_inf_nan=False, description="Seconds after the start of the trace.")
     demand: Literal["performance", "eco", "general"]
     cpu_millis: int = Field(ge=1)
     gpus: int = Field(default=0, ge=0)
     work_seconds: float = Field(
         gt=0,
+        allow_inf_nan=False,
         description="Run time at full speed. The work is cpu cores x this (core-seconds), "
         "or gpus x this (GPU-seconds) for GPU jobs.",
+    )
+    node: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Already running on this node at time 0 (a pod from a cluster snapshot).",
     )
 
 
@@ -51,8 +58,8 @@ class GeneratorConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     hours: float = Field(default=24.0, gt=0)
-    load: float = Field(default=0.55, gt=0, le=1.5, description="Mean offered CPU load / cluster cores.")
-    gpu_load: float = Field(default=0.55, gt=0, le=1.5, description="Mean offered GPU load / cluster GPUs.")
+    load: float = Field(default=0.55, gt=0, le=1, description="Mean offered CPU load / cluster cores.")
+    gpu_load: float = Field(default=0.55, gt=0, le=1, description="Mean offered GPU load / cluster GPUs.")
     performance: float = Field(default=0.3, ge=0, le=1, description="Share of performance jobs.")
     eco: float = Field(default=0.2, ge=0, le=1, description="Share of eco jobs; the rest are general.")
     day_night_amplitude: float = Field(default=0.5, ge=0, lt=1, description="Peak/mean - 1 of the daily cycle.")
@@ -175,7 +182,7 @@ def write_jsonl(jobs: Iterable[Job], path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8") as fh:
         for job in jobs:
-            fh.write(job.model_dump_json() + "\n")
+            fh.write(job.model_dump_json(exclude_none=True) + "\n")
     return path
 
 
@@ -187,6 +194,8 @@ def read_jsonl(path: Path) -> list[Job]:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         raise TraceError(f"cannot read trace {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise TraceError(f"{path}: not a UTF-8 text file") from None
     for n, line in enumerate(lines, start=1):
         text = line.strip()
         if not text or text.startswith("#"):
@@ -195,14 +204,27 @@ def read_jsonl(path: Path) -> list[Job]:
             job = Job.model_validate(json.loads(text))
         except json.JSONDecodeError as exc:
             raise TraceError(f"{path}:{n}: not JSON: {exc.msg}") from None
+        except RecursionError:
+            raise TraceError(f"{path}:{n}: not a job: nested too deeply") from None
         except ValidationError as exc:
             raise TraceError(f"{path}:{n}: invalid job: {validation_details(exc, 'line')}") from None
         if job.id in seen:
             raise TraceError(f"{path}:{n}: duplicate job id {job.id!r}")
         seen.add(job.id)
         jobs.append(job)
+    if not jobs:
+        raise TraceError(f"{path}: no jobs in the trace")
     jobs.sort(key=lambda j: (j.arrival, j.id))
     return jobs
+
+
+def read_trace(path: Path) -> list[Job]:
+    """A trace file: ``.csv`` is a table of real jobs (:mod:`simulator.csvtrace`), anything else JSONL."""
+    if path.suffix.lower() == ".csv":
+        from simulator.csvtrace import read_csv
+
+        return read_csv(path)
+    return read_jsonl(path)
 
 
 # ------------------------------------------------------------------ pods
@@ -226,8 +248,9 @@ def _affinity(demand: str) -> dict[str, Any] | None:
     }
 
 
-def pod_object(job: Job, with_constraints: bool = True) -> dict[str, Any]:
-    """The Pod API object a user would submit for ``job`` (``with_constraints=False``: no Joulie intent)."""
+def pod_object(job: Job, with_constraints: bool = True, epoch: float = 0.0) -> dict[str, Any]:
+    """The Pod API object a user would submit for ``job`` (``with_constraints=False``: no Joulie intent),
+    created at ``epoch + job.arrival`` (unix seconds; the API server's creationTimestamp has whole seconds)."""
     requests: dict[str, Any] = {"cpu": f"{job.cpu_millis}m"}
     limits: dict[str, Any] = {}
     if job.gpus:
@@ -242,7 +265,14 @@ def pod_object(job: Job, with_constraints: bool = True) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": {"name": job.id, "namespace": "sim", "uid": f"uid-{job.id}"},
+        "metadata": {
+            "name": job.id,
+            "namespace": "sim",
+            "uid": f"uid-{job.id}",
+            "creationTimestamp": datetime.fromtimestamp(math.floor(epoch + job.arrival), UTC).strftime(
+                "%Y-%m-%dT%H:%M:%SZ"
+            ),
+        },
         "spec": spec,
         "status": {"phase": "Pending"},
     }

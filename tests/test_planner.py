@@ -19,6 +19,7 @@ def make_store(nodes, pods=()):
 
 def plan_for(store, now=1000.0, previous=None, since=None, holds=None, **cfg):
     cfg.setdefault("policy", "static_partition")
+    cfg.setdefault("performance_wait_target_seconds", 0)  # the policy alone here; tests/test_wait_target.py adds it
     return Planner(PlannerConfig(**cfg)).plan(store.snapshot(), now, previous=previous, since=since, holds=holds)
 
 

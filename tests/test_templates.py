@@ -99,6 +99,7 @@ def test_a_draining_node_keeps_the_performance_controls_while_it_keeps_performan
         policy_params={"hp_frac": 0.0},
         draining_caps=draining_caps,
         cpu_controls=ControlTemplates(performance=PERF_T, eco=ECO_T),
+        performance_wait_target_seconds=0,  # the wait target would keep a busy performance node; drain it here
     )
     store = make_store([node("a", "performance", False), node("b")], [pod("p", "a", "performance")])
     plan = Planner(config).plan(store.snapshot(), 1000.0)

@@ -13,6 +13,7 @@ import logging
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -268,6 +269,8 @@ class PodInfo:
     memory_request_bytes: int = 0
     needs: SchedulingNeeds | None = None
     """Requests, selector, affinity and tolerations, kept only while the pod is pending."""
+    created: float | None = None
+    """``metadata.creationTimestamp`` in unix seconds: when the pod arrived (``None`` if absent)."""
 
     @property
     def active(self) -> bool:
@@ -314,6 +317,7 @@ class PodInfo:
             unschedulable=unschedulable,
             memory_request_bytes=requests.get("memory", 0),
             needs=scheduling_needs(spec, requests) if node_name is None else None,
+            created=timestamp(meta.get("creationTimestamp")),
         )
 
 
@@ -389,6 +393,19 @@ def scheduling_needs(spec: Mapping[str, Any], requests: Mapping[str, int]) -> Sc
         required_terms=tuple(_requirements(t) for t in terms) if isinstance(terms, list) else (),
         tolerations=tuple(tolerations),
     )
+
+
+def timestamp(value: Any) -> float | None:
+    """Unix seconds of an RFC 3339 timestamp such as ``2026-01-01T09:00:00Z``; ``None`` when absent or malformed."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()
 
 
 def pod_requests(spec: Mapping[str, Any]) -> tuple[int, int]:

@@ -25,6 +25,37 @@ from joulie.core.model import DemandSummary, NodeInfo, PodInfo
 log = logging.getLogger(__name__)
 
 
+ARRIVAL_BIN_SECONDS = 10
+"""Width of the creation-time bins of :attr:`ClusterSnapshot.performance_arrivals`."""
+ARRIVAL_HISTORY_SECONDS = 3600
+"""How far back from the newest performance pod the snapshot keeps arrival bins."""
+
+
+@dataclass(frozen=True, slots=True)
+class ArrivalBin:
+    """Active performance pods created within one bin of :data:`ARRIVAL_BIN_SECONDS`."""
+
+    pods: int
+    cpu_millis: int
+    """CPU requested by the pods that request no GPU."""
+    gpus: int
+    largest_cpu_millis: int
+    """Largest CPU request of a pod without GPUs seen in the bin since it was last empty."""
+    largest_gpus: int
+
+
+@dataclass(slots=True)
+class _Bin:
+    pods: int = 0
+    cpu_millis: int = 0
+    gpus: int = 0
+    largest_cpu_millis: int = 0
+    largest_gpus: int = 0
+
+    def frozen(self) -> ArrivalBin:
+        return ArrivalBin(self.pods, self.cpu_millis, self.gpus, self.largest_cpu_millis, self.largest_gpus)
+
+
 @dataclass(frozen=True, slots=True)
 class ClusterSnapshot:
     """A consistent, immutable copy of what the planner needs at one instant."""
@@ -45,6 +76,9 @@ class ClusterSnapshot:
     """Bumps on every change: equal versions mean nothing changed."""
     cpu_starting_millis: Mapping[str, int] = field(default_factory=dict)
     """CPU requested by active pods bound to each node but not Running yet (part of ``cpu_requested_millis``)."""
+    performance_arrivals: Mapping[int, ArrivalBin] = field(default_factory=dict)
+    """Active performance pods by creation time: bin ``i`` covers ``[i, i + 1) * ARRIVAL_BIN_SECONDS``
+    unix seconds; the last :data:`ARRIVAL_HISTORY_SECONDS` before the newest pod."""
 
 
 class ClusterStore:
@@ -60,6 +94,7 @@ class ClusterStore:
         self._gpu_by_node: Counter[str] = Counter()
         self._starting_by_node: Counter[str] = Counter()
         self._pending_perf: dict[str, PodInfo] = {}
+        self._arrivals: dict[int, _Bin] = {}
         self._version = 0
 
     # ------------------------------------------------------------ reading
@@ -108,7 +143,14 @@ class ClusterStore:
                 pending_performance=dict(self._pending_perf),
                 resource_version=self._version,
                 cpu_starting_millis={k: v for k, v in self._starting_by_node.items() if v > 0},
+                performance_arrivals=self._recent_arrivals(),
             )
+
+    def _recent_arrivals(self) -> dict[int, ArrivalBin]:
+        if not self._arrivals:
+            return {}
+        oldest = max(self._arrivals) - ARRIVAL_HISTORY_SECONDS // ARRIVAL_BIN_SECONDS
+        return {k: b.frozen() for k, b in self._arrivals.items() if k >= oldest}
 
     # ------------------------------------------------------------ writing
 
@@ -198,6 +240,7 @@ class ClusterStore:
             self._gpu_by_node = Counter()
             self._starting_by_node = Counter()
             self._pending_perf = {}
+            self._arrivals = {}
             for pod in fresh.values():
                 self._account(pod, +1)
             self._version += 1
@@ -206,6 +249,8 @@ class ClusterStore:
         if not pod.active:
             return
         self._demand[pod.demand] += sign
+        if pod.demand == PERFORMANCE and pod.created is not None:
+            self._count_arrival(pod, sign)
         if pod.node_name is None:
             if pod.demand == PERFORMANCE:
                 self._perf_pending += sign
@@ -224,6 +269,25 @@ class ClusterStore:
             _add(self._mem_by_node, node, sign * pod.memory_request_bytes)
         if pod.gpu_request:
             _add(self._gpu_by_node, node, sign * pod.gpu_request)
+
+    def _count_arrival(self, pod: PodInfo, sign: int) -> None:
+        assert pod.created is not None
+        key = int(pod.created // ARRIVAL_BIN_SECONDS)
+        b = self._arrivals.get(key)
+        if b is None:
+            if sign < 0:
+                return
+            b = self._arrivals[key] = _Bin()
+        b.pods += sign
+        b.gpus += sign * pod.gpu_request
+        if not pod.gpu_request:
+            b.cpu_millis += sign * pod.cpu_request_millis
+        if sign > 0:
+            if not pod.gpu_request:
+                b.largest_cpu_millis = max(b.largest_cpu_millis, pod.cpu_request_millis)
+            b.largest_gpus = max(b.largest_gpus, pod.gpu_request)
+        elif b.pods <= 0:
+            del self._arrivals[key]
 
 
 def _add(counter: Counter[str], key: str, delta: int) -> None:

@@ -1,4 +1,8 @@
-"""Policy registry: a new policy is one module with a ``Policy`` subclass, listed here."""
+"""Policy registry: a new policy is one module with a ``Policy`` subclass, listed here.
+
+:mod:`labeller.policies.wait_target` is not a policy: it is the layer the planner puts over
+whichever policy runs, adding the nodes performance pods need room on.
+"""
 
 from __future__ import annotations
 

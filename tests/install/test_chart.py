@@ -118,6 +118,7 @@ def test_every_object_lands_in_the_release_namespace_or_is_cluster_scoped():
         ({"scheduler": {"extender": {"httpTimeout": "2 seconds"}}}, "/scheduler/extender/httpTimeout"),
         ({"scheduler": {"extender": {"weight": 0}}}, "/scheduler/extender/weight"),
         ({"agent": {"gpu": "on"}}, "/agent/gpu"),
+        ({"planner": {"performanceWaitTargetSeconds": -1}}, "/planner/performanceWaitTargetSeconds"),
     ],
 )
 def test_values_schema_rejects_mistakes_before_anything_renders(bad, where):
@@ -321,7 +322,7 @@ def test_policy_and_cap_values_reach_the_labeller_flags():
         {
             "policy": {"name": "static_partition", "params": {"hp_frac": 0.3}},
             "caps": {"performanceWatts": 400, "ecoPct": 60, "ecoGpuPct": 50},
-            "planner": {"dwellSeconds": 300, "dryRun": True},
+            "planner": {"dwellSeconds": 300, "dryRun": True, "performanceWaitTargetSeconds": 45.5},
             "managedNodeSelector": {"joulie.io/managed": "true", "pool": "batch"},
         }
     )["args"]
@@ -332,6 +333,7 @@ def test_policy_and_cap_values_reach_the_labeller_flags():
     assert arg_value(args, "--eco-cap-watts") is None  # the percentage replaces the watt cap
     assert arg_value(args, "--eco-gpu-cap-pct") == "50"
     assert arg_value(args, "--dwell-seconds") == "300"
+    assert arg_value(args, "--performance-wait-target-seconds") == "45.5"
     assert "--dry-run" in args
     assert arg_value(args, "--node-selector") == "joulie.io/managed=true,pool=batch"
 
@@ -343,7 +345,7 @@ def test_the_real_joulie_cli_accepts_the_chart_args_and_builds_the_configured_pl
     values = {
         "policy": {"name": "queue_aware_v1", "params": {"base_frac": 0.5, "hp_max": 1000000, "hp_min": 2}},
         "caps": {"ecoWatts": 95.5, "performanceGpuWatts": 300},
-        "planner": {"feedbackPodsPerNode": 5},
+        "planner": {"feedbackPodsPerNode": 5, "performanceWaitTargetSeconds": 0},
         "serve": {"replicas": 3},
     }
     args = build_parser().parse_args(_serve(values)["args"])
@@ -353,6 +355,7 @@ def test_the_real_joulie_cli_accepts_the_chart_args_and_builds_the_configured_pl
     assert isinstance(config.policy_params["hp_max"], int)  # not 1e+06
     assert config.eco_caps.cpu_watts == 95.5 and config.performance_caps.gpu_watts == 300
     assert config.feedback_pods_per_node == 5
+    assert config.performance_wait_target_seconds == 0  # off, as upstream
     assert args.leader_elect and args.lease_namespace == NAMESPACE
     assert (args.port, args.url_prefix) == (8080, "/scheduler")
 

@@ -85,7 +85,14 @@ def test_feedback_promotes_a_node_for_a_performance_pod_at_once() -> None:
     assert with_feedback.feedback_reconciles >= 1
 
     no_feedback = RunSpec(
-        "B", "static", PlannerConfig(policy="static_partition", policy_params=eco_only, feedback_hold_seconds=0)
+        "B",
+        "static",
+        PlannerConfig(
+            policy="static_partition",
+            policy_params=eco_only,
+            feedback_hold_seconds=0,
+            performance_wait_target_seconds=0,
+        ),
     )
     stuck = Simulation(no_feedback, fleet, jobs, 3600.0, 1).run()
     assert stuck.unfinished == 1  # upstream's static partition never makes room

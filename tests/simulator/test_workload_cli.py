@@ -42,7 +42,15 @@ def test_simulate_command_writes_results_and_names_the_directory(
     text = capsys.readouterr().out
     assert code == 0
     assert "energy kWh" in text and f"results written to {out}/" in text
-    for name in ("results.json", "results.csv", "jobs.csv", "trace.jsonl", "power.png", "energy_vs_slowdown.png"):
+    for name in (
+        "results.json",
+        "results.csv",
+        "jobs.csv",
+        "trace.jsonl",
+        "power.png",
+        "energy_vs_slowdown.png",
+        "performance_pending.png",
+    ):
         assert (out / name).stat().st_size > 0, name
     runs = json.loads((out / "results.json").read_text())["runs"]
     assert [r["run"] for r in runs] == ["A", "B", "C", "J"]
