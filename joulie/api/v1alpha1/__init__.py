@@ -28,12 +28,14 @@ from joulie.api.v1alpha1.nodepowerprofile import (
     NPP_PLURAL,
     ControlName,
     ControlResult,
+    CoreControls,
     CpuCap,
     CpuControlStatus,
     CpuStatus,
     CStateInfo,
     CStates,
     Epp,
+    ExclusiveCores,
     FrequencyInfo,
     FrequencyRange,
     GpuCap,
@@ -44,12 +46,28 @@ from joulie.api.v1alpha1.nodepowerprofile import (
     NodePowerProfileSpec,
     NodePowerProfileStatus,
     PackageStatus,
+    PodCoresResult,
+    PodProfileOffer,
+    PodProfilesStatus,
     PolicyRef,
     RaplZoneInfo,
     UncoreDie,
     npp_name,
 )
 from joulie.api.v1alpha1.nodepowerprofile import CRD as _NPP_CRD
+from joulie.api.v1alpha1.powerprofile import CRD as _PP_CRD
+from joulie.api.v1alpha1.powerprofile import (
+    PERFORMANCE_POD_PROFILE,
+    POD_PROFILE_DOMAIN,
+    POD_PROFILE_PREFIX,
+    PP_KIND,
+    PP_PLURAL,
+    PowerProfile,
+    PowerProfileSpec,
+    pod_profile_of,
+    pod_profile_resource,
+    resource_name_problem,
+)
 from joulie.api.v1alpha1.telemetryprofile import CRD as _TP_CRD
 from joulie.api.v1alpha1.telemetryprofile import (
     TP_KIND,
@@ -68,7 +86,7 @@ from joulie.api.v1alpha1.telemetryprofile import (
     TelemetryTarget,
 )
 
-CRDS: tuple[CrdSpec, ...] = (_NPP_CRD, _TP_CRD)
+CRDS: tuple[CrdSpec, ...] = (_NPP_CRD, _TP_CRD, _PP_CRD)
 """Every resource ``joulie crds`` generates, in file order."""
 
 __all__ = [
@@ -79,6 +97,11 @@ __all__ = [
     "GROUP",
     "NPP_KIND",
     "NPP_PLURAL",
+    "PERFORMANCE_POD_PROFILE",
+    "POD_PROFILE_DOMAIN",
+    "POD_PROFILE_PREFIX",
+    "PP_KIND",
+    "PP_PLURAL",
     "TP_KIND",
     "TP_PLURAL",
     "VERSION",
@@ -90,12 +113,14 @@ __all__ = [
     "ControlResult",
     "ControlStatus",
     "ControlStatuses",
+    "CoreControls",
     "CpuCap",
     "CpuControl",
     "CpuControlStatus",
     "CpuStatus",
     "CrdSpec",
     "Epp",
+    "ExclusiveCores",
     "FrequencyInfo",
     "FrequencyRange",
     "GpuCap",
@@ -107,7 +132,12 @@ __all__ = [
     "NodePowerProfileSpec",
     "NodePowerProfileStatus",
     "PackageStatus",
+    "PodCoresResult",
+    "PodProfileOffer",
+    "PodProfilesStatus",
     "PolicyRef",
+    "PowerProfile",
+    "PowerProfileSpec",
     "PrinterColumn",
     "RaplZoneInfo",
     "SourceType",
@@ -122,5 +152,8 @@ __all__ = [
     "UncoreDie",
     "condition_column",
     "npp_name",
+    "pod_profile_of",
+    "pod_profile_resource",
+    "resource_name_problem",
     "set_condition",
 ]
