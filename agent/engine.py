@@ -188,6 +188,7 @@ class Engine:
         self._last_control: dict[str, ControlStatus] = {}
         self._pod_results: dict[tuple[str, str], tuple[str, str | None]] = {}
         """(pod uid, container) -> (result, reason) last reported, for Events on transitions."""
+        self._pod_resources_failures = 0
 
     # ------------------------------------------------------------------ planning
 
@@ -803,8 +804,19 @@ class Engine:
             if self._pod_results.get(key) != (result, reason):
                 self._pod_results[key] = (result, reason)
                 events.append(self._pod_event(p, result, reason, message or ""))
+                if reason is not None:
+                    self.metrics.pod_profile_refusals.labels(reason=reason).inc()
         for gone in set(self._pod_results) - seen:
             del self._pod_results[gone]
+        per_profile = dict.fromkeys((o.name for o in view.offers), 0)
+        for p, e in zip(view.assignment.containers, entries):
+            if e.result == "applied":
+                per_profile[p.profile] = per_profile.get(p.profile, 0) + len(p.cpus)
+        for name, n in per_profile.items():
+            self.metrics.pod_profile_cpus.labels(profile=name).set(n)
+        if view.kubelet.error is not None and view.kubelet.failures != self._pod_resources_failures:
+            self.metrics.pod_resources_errors.labels(reason=view.kubelet.error.reason).inc()
+        self._pod_resources_failures = view.kubelet.failures
         status = self._pod_status(view, entries, inv)
         tuned = sum(len(p.cpus) for p, e in zip(view.assignment.containers, entries) if e.result == "applied")
         self._pod_condition(view, entries, tuned, generation)

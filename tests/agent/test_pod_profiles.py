@@ -77,6 +77,13 @@ def kubelet(tmp_path):
 
 
 @pytest.fixture
+def client(kubelet):
+    c = PodResourcesClient(str(kubelet.socket_path))
+    yield c
+    c.close()
+
+
+@pytest.fixture
 def node(sysroot):
     return intel_server(sysroot, cpus=16)
 
@@ -92,9 +99,9 @@ def run(engine, client, pods, profiles=None, cpu=ECO, generation=1):
     )
 
 
-def test_each_pod_gets_its_profile_on_its_own_cores_and_nothing_else(node, state_dir, kubelet):
+def test_each_pod_gets_its_profile_on_its_own_cores_and_nothing_else(node, state_dir, kubelet, client):
     before = snapshot(node)
-    engine, client = engine_for(node, state_dir), PodResourcesClient(str(kubelet.socket_path))
+    engine = engine_for(node, state_dir)
     res = run(engine, client, [db_pod(), batch_pod(), web_pod()])
     assert res.ok, res.status.conditions
     for c in (4, 5, 6, 7):  # performance: governor, EPP, minimum at the top, C6 off (170 us > 10 us)
@@ -127,13 +134,17 @@ def test_each_pod_gets_its_profile_on_its_own_cores_and_nothing_else(node, state
         ("db", "Normal", "PowerProfileApplied"),
         ("worker", "Normal", "PowerProfileApplied"),
     ]
+    metrics = engine.metrics.render().decode()
+    assert 'joulie_agent_pod_profile_cpus{profile="performance"} 4.0' in metrics
+    assert 'joulie_agent_pod_profile_cpus{profile="balance-power"} 2.0' in metrics
+    assert 'joulie_agent_pod_profile_cpus{profile="power"} 0.0' in metrics
     again = run(engine, client, [db_pod(), batch_pod(), web_pod()])
     assert again.wrote == 0 and again.pod_profiles.events == [], "a second pass verifies, writes nothing, no Events"
 
 
-def test_a_pod_that_goes_away_gives_its_cores_back_to_the_shared_pool(node, state_dir, kubelet):
+def test_a_pod_that_goes_away_gives_its_cores_back_to_the_shared_pool(node, state_dir, kubelet, client):
     before = snapshot(node)
-    engine, client = engine_for(node, state_dir), PodResourcesClient(str(kubelet.socket_path))
+    engine = engine_for(node, state_dir)
     run(engine, client, [db_pod(), batch_pod()])
     kubelet.set(PodAllocation("batch", "worker", {"worker": [8, 9]}))  # db deleted: the kubelet frees 4-7
     res = run(engine, client, [batch_pod()])
@@ -149,8 +160,8 @@ def test_a_pod_that_goes_away_gives_its_cores_back_to_the_shared_pool(node, stat
     assert snapshot(node) == before, "every original back"
 
 
-def test_a_request_that_does_not_match_the_exclusive_cpus_is_refused_with_a_reason(node, state_dir, kubelet):
-    engine, client = engine_for(node, state_dir), PodResourcesClient(str(kubelet.socket_path))
+def test_a_request_that_does_not_match_the_exclusive_cpus_is_refused_with_a_reason(node, state_dir, kubelet, client):
+    engine = engine_for(node, state_dir)
     res = run(engine, client, [db_pod(performance=2), batch_pod()])
     refused = next(e for e in res.status.pod_profiles.containers if e.pod == "db")
     assert (refused.result, refused.reason) == ("refused", "RequestMismatch")
@@ -167,6 +178,7 @@ def test_a_request_that_does_not_match_the_exclusive_cpus_is_refused_with_a_reas
         assert (read(node, gov(c)), read(node, epp(c)), read(node, c6(c))) == ("powersave", "balance_power", "0")
     assert cond(res.status, "PodProfilesApplied").status == "True", "a wrong request is the pod's, not the node's"
     assert run(engine, client, [db_pod(performance=2), batch_pod()]).pod_profiles.events == [], "one Event"
+    assert 'joulie_agent_pod_profile_refusals_total{reason="RequestMismatch"} 1.0' in engine.metrics.render().decode()
 
 
 @pytest.mark.parametrize(
@@ -179,9 +191,9 @@ def test_a_request_that_does_not_match_the_exclusive_cpus_is_refused_with_a_reas
         (pod("db", "prod", container("postgres", "2", performance=2)), [1, 2], "ReservedCpus"),
     ],
 )
-def test_other_refusals(node, state_dir, kubelet, the_pod, allocation, reason):
+def test_other_refusals(node, state_dir, kubelet, client, the_pod, allocation, reason):
     kubelet.set(PodAllocation("prod", "db", {"postgres": allocation}))
-    engine, client = engine_for(node, state_dir), PodResourcesClient(str(kubelet.socket_path))
+    engine = engine_for(node, state_dir)
     before = snapshot(node)
     res = run(engine, client, [the_pod], cpu={})
     (entry,) = res.status.pod_profiles.containers
@@ -189,18 +201,18 @@ def test_other_refusals(node, state_dir, kubelet, the_pod, allocation, reason):
     assert snapshot(node) == before
 
 
-def test_a_shared_profile_cannot_be_requested(node, state_dir, kubelet):
+def test_a_shared_profile_cannot_be_requested(node, state_dir, kubelet, client):
     profiles = sample_profiles()
     profiles["shared-eco"] = profiles["power"].model_copy(update={"shared": True})
     kubelet.set(PodAllocation("prod", "db", {"postgres": [4, 5]}))
-    engine, client = engine_for(node, state_dir), PodResourcesClient(str(kubelet.socket_path))
+    engine = engine_for(node, state_dir)
     res = run(engine, client, [pod("db", "prod", container("postgres", "2", shared_eco=2))], profiles)
     assert res.status.pod_profiles.containers[0].reason == "SharedProfile"
     assert "power.joulie.io/shared-eco" not in res.pod_profiles.capacity
 
 
-def test_the_kubelet_going_away_keeps_the_cores_as_they_are_and_says_why(node, state_dir, kubelet):
-    engine, client = engine_for(node, state_dir), PodResourcesClient(str(kubelet.socket_path))
+def test_the_kubelet_going_away_keeps_the_cores_as_they_are_and_says_why(node, state_dir, kubelet, client):
+    engine = engine_for(node, state_dir)
     run(engine, client, [db_pod(), batch_pod()])
     tuned = snapshot(node)
     kubelet.stop()  # kubelet restarting: the socket is gone
@@ -209,6 +221,7 @@ def test_the_kubelet_going_away_keeps_the_cores_as_they_are_and_says_why(node, s
     down = cond(res.status, "PodProfilesApplied")
     assert (down.status, down.reason) == ("False", "SocketMissing") and "last allocation" in down.message
     assert res.pod_profiles.capacity is not None, "the advertisement stays (removing it would fail re-admission)"
+    assert 'joulie_agent_pod_resources_errors_total{reason="SocketMissing"} 1.0' in engine.metrics.render().decode()
 
     kubelet.set(PodAllocation("batch", "worker", {"worker": [8, 9]}))  # while it was down, db went away
     kubelet.start()
@@ -218,8 +231,8 @@ def test_the_kubelet_going_away_keeps_the_cores_as_they_are_and_says_why(node, s
     assert read(node, epp(8)) == "balance_power" and read(node, minf(4)) == str(CPUINFO_MIN)
 
 
-def test_a_malformed_reply_changes_nothing(node, state_dir, kubelet):
-    engine, client = engine_for(node, state_dir), PodResourcesClient(str(kubelet.socket_path))
+def test_a_malformed_reply_changes_nothing(node, state_dir, kubelet, client):
+    engine = engine_for(node, state_dir)
     run(engine, client, [db_pod(), batch_pod()])
     tuned = snapshot(node)
     kubelet.restart(corrupt=True)  # bytes that are no ListPodResourcesResponse
@@ -246,21 +259,21 @@ def test_no_socket_from_the_start_advertises_nothing(node, state_dir, tmp_path):
     assert cond(res.status, "PodProfilesApplied").reason == "SocketMissing"
 
 
-def test_sigterm_restore_and_crash_restart(node, state_dir, kubelet):
+def test_sigterm_restore_and_crash_restart(node, state_dir, kubelet, client):
     before = snapshot(node)
-    engine, client = engine_for(node, state_dir), PodResourcesClient(str(kubelet.socket_path))
+    engine = engine_for(node, state_dir)
     run(engine, client, [db_pod(), batch_pod()])
     # a crash: a new agent on the same state directory, and db went away meanwhile
     kubelet.set(PodAllocation("batch", "worker", {"worker": [8, 9]}))
     engine2 = engine_for(node, state_dir)
-    run(engine2, PodResourcesClient(str(kubelet.socket_path)), [batch_pod()])
+    run(engine2, client, [batch_pod()])
     assert (read(node, gov(4)), read(node, minf(4)), read(node, c6(4))) == ("powersave", str(CPUINFO_MIN), "0")
     assert read(node, epp(8)) == "balance_power" and read(node, maxf(8)) != str(CPUINFO_MAX)
     report = engine2.restore_all()  # SIGTERM
     assert not report.failed and snapshot(node) == before
 
 
-def test_the_dvfs_package_cap_bounds_a_performance_pod(sysroot, state_dir, kubelet):
+def test_the_dvfs_package_cap_bounds_a_performance_pod(sysroot, state_dir, kubelet, client):
     add_rapl(sysroot, read_only=True)  # RAPL not writable: the cap falls back to DVFS
     for c in range(16):
         add_policy(
@@ -274,7 +287,7 @@ def test_the_dvfs_package_cap_bounds_a_performance_pod(sysroot, state_dir, kubel
             epp_prefs=INTEL_EPP_PREFS,
         )
     add_cpuidle(sysroot, 16, INTEL_IDLE_STATES, "intel_idle")
-    engine, client = engine_for(sysroot, state_dir), PodResourcesClient(str(kubelet.socket_path))
+    engine = engine_for(sysroot, state_dir)
     res = run(engine, client, [db_pod(), batch_pod()], cpu={"packagePowerCapPctOfMax": 50})
     assert res.ok and res.status.cpu.backend == "dvfs"
     capped = CPUINFO_MIN + round(0.5 * (CPUINFO_MAX - CPUINFO_MIN))
@@ -283,10 +296,10 @@ def test_the_dvfs_package_cap_bounds_a_performance_pod(sysroot, state_dir, kubel
     assert read(sysroot, maxf(2)) == str(capped) and read(sysroot, maxf(0)) == str(capped)
 
 
-def test_a_failing_write_rolls_back_that_container_only(node, state_dir, kubelet):
+def test_a_failing_write_rolls_back_that_container_only(node, state_dir, kubelet, client):
     os.chmod(node / f"{CPU}/cpufreq/policy6/energy_performance_preference", 0o444)
     before = snapshot(node)
-    engine, client = engine_for(node, state_dir), PodResourcesClient(str(kubelet.socket_path))
+    engine = engine_for(node, state_dir)
     res = run(engine, client, [db_pod(), batch_pod()], cpu={})
     db = next(e for e in res.status.pod_profiles.containers if e.pod == "db")
     assert (db.result, db.reason) == ("failed", "ApplyFailed") and "epp" in db.message
@@ -297,7 +310,7 @@ def test_a_failing_write_rolls_back_that_container_only(node, state_dir, kubelet
     assert any(e.reason == "PowerProfileFailed" for e in res.pod_profiles.events)
 
 
-def test_shared_cpufreq_policies_cannot_honour_per_core_frequency(sysroot, state_dir, kubelet):
+def test_shared_cpufreq_policies_cannot_honour_per_core_frequency(sysroot, state_dir, kubelet, client):
     """acpi-cpufreq with hardware coordination: one policy drives CPUs 0-7 (cpuN/cpufreq -> policy0)."""
     add_policy(
         sysroot,
@@ -310,7 +323,7 @@ def test_shared_cpufreq_policies_cannot_honour_per_core_frequency(sysroot, state
     for c in range(1, 16):
         (sysroot / f"{CPU}/cpu{c}").mkdir(parents=True)
         (sysroot / f"{CPU}/cpu{c}/cpufreq").symlink_to("../cpufreq/policy0")
-    engine, client = engine_for(sysroot, state_dir), PodResourcesClient(str(kubelet.socket_path))
+    engine = engine_for(sysroot, state_dir)
     res = run(engine, client, [db_pod()], cpu={})
     offers = {o.name: o for o in res.status.pod_profiles.profiles}
     assert offers["performance"].capacity is None and "cannot be set per core" in offers["performance"].message

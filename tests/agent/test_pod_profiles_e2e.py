@@ -160,15 +160,18 @@ def test_pods_appear_and_disappear_over_the_api_and_the_kubelet(api, sysroot, st
             PodAllocation("prod", "db", {"postgres": [4, 5, 6, 7], "metrics": []}),
             PodAllocation("batch", "worker", {"worker": [8, 9]}),
         )
-        eventually(lambda: read(sysroot, f"{CPU}/cpu4/cpufreq/scaling_governor") == "performance", what="db tuned")
-        eventually(lambda: read(sysroot, f"{CPU}/cpu8/cpufreq/energy_performance_preference") == "balance_power")
-        st = eventually(lambda: (npp_status(api).get("podProfiles") or {}).get("containers") and npp_status(api))
+        held = [("db", "4-7", "performance", "applied"), ("worker", "8-9", "balance-power", "applied")]
+
+        def holders() -> list:
+            containers = (npp_status(api).get("podProfiles") or {}).get("containers") or []
+            return sorted((c["pod"], c["cpus"], c["profile"], c["result"]) for c in containers)
+
+        eventually(lambda: holders() == held, what="both pods' cores reported")
+        assert read(sysroot, f"{CPU}/cpu4/cpufreq/scaling_governor") == "performance"
+        assert read(sysroot, f"{CPU}/cpu8/cpufreq/scaling_max_freq") == "3200000"  # balance-power: 80 %
+        st = npp_status(api)
         pp = st["podProfiles"]
         assert pp["reservedCPUs"] == "0-1" and pp["sharedCPUs"] == "2-3,10-15"
-        assert sorted((c["pod"], c["cpus"], c["profile"], c["result"]) for c in pp["containers"]) == [
-            ("db", "4-7", "performance", "applied"),
-            ("worker", "8-9", "balance-power", "applied"),
-        ]
         cond = next(c for c in st["conditions"] if c["type"] == "PodProfilesApplied")
         assert cond["status"] == "True"
         applied = eventually(lambda: [e for e in pod_events(api, "prod") if e["reason"] == "PowerProfileApplied"])
