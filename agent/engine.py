@@ -10,6 +10,7 @@ to something else are re-applied and counted as drift.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,7 +33,7 @@ from agent.plan import CpuPlan, GpuPlan, Limits, Refusal
 from agent.podprofiles import Offer, offers, plan_pod_controls
 from agent.podresources.client import Snapshot
 from agent.pods import CoreAssignment, PodCores, assign
-from agent.state import OriginalsStore, Value
+from agent.state import POD_CORES_FILE, HeldCores, OriginalsStore, Value
 from agent.sysfs import Sysfs
 from agent.txn import ApplyResult, Channel, ChannelError, RestoreResult, SysfsChannel, apply_writes, restore
 from joulie.api.v1alpha1 import (
@@ -149,6 +150,15 @@ class PassResult:
     pod_profiles: PodProfilesOutcome | None = None
 
 
+_CPU_KEY = re.compile(r"^devices/system/cpu/cpu(\d+)/")
+
+
+def _cpu_of(key: str) -> int | None:
+    """The CPU a per-core sysfs key belongs to (``devices/system/cpu/cpu12/...``), else None."""
+    m = _CPU_KEY.match(key)
+    return int(m.group(1)) if m else None
+
+
 def _now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
@@ -175,6 +185,7 @@ class Engine:
         self.fs = fs
         self.sysfs = SysfsChannel(fs)
         self.store = store
+        self.held = HeldCores(store.path.with_name(POD_CORES_FILE) if store.path is not None else None)
         self.nvml = nvml
         self.config = config
         self.metrics = metrics or AgentMetrics()
@@ -504,9 +515,15 @@ class Engine:
         view = self._pod_view(pods, inv, cpu_ctl) if pods is not None else None
         applying = view.assignment.applying if view is not None and host_controls else ()
         tuned = frozenset(c for p in applying for c in p.cpus)
+        held: frozenset[int] = frozenset()
+        if view is not None and view.kubelet.allocations is None:
+            held = self.held.cpus  # the kubelet has not answered since start: keep the last agent's pod cores
+        elif view is not None and not self.config.dry_run:
+            self.held.save(tuned)
         # The node's settings cover the shared pool (and exclusive cores without a profile); reserved
         # CPUs and cores under a pod profile are not theirs. The package cap still covers everything.
-        node_inv = inv.without(self.config.reserved_cpus | tuned) if self.config.reserved_cpus or tuned else inv
+        excluded = self.config.reserved_cpus | tuned | held
+        node_inv = inv.without(excluded) if excluded else inv
         ceilings: dict[int, int] = {}
         if host_controls:
             ceilings = frequency_ceilings(wanted.get("frequency"), node_inv)
@@ -542,11 +559,12 @@ class Engine:
         if not self.config.dry_run:
             in_use = self._cap_keys(cpu_plan, outcomes["cpu"], inv) | {k for p in plans for k in p.owned}
             in_use |= {k for ps in pod_plans.values() for p in ps for k in p.owned}
+            in_use |= {k for k in self.store.originals(self.sysfs.name) if _cpu_of(k) in held}
             if self._restore_keys(self.sysfs, set(self.store.originals(self.sysfs.name)) - in_use) and host_controls:
                 # Values went back (a pod left: its cores' governor is the node's again): plan the controls
                 # on what the cores show now, or EPP would be judged against the governor just restored.
                 inv = discover(self.fs)
-                node_inv = inv.without(self.config.reserved_cpus | tuned) if self.config.reserved_cpus or tuned else inv
+                node_inv = inv.without(excluded) if excluded else inv
                 plans = self._control_plans(wanted, node_inv, dvfs_max)
                 pod_plans = self._pod_plans(applying, inv, dvfs_max)
                 self._save_originals(None, plans + [p for ps in pod_plans.values() for p in ps])
@@ -867,7 +885,12 @@ class Engine:
         error = view.kubelet.error
         reason: str
         if error is not None:
-            stale = "" if view.kubelet.allocations is None else "; the cores keep the last allocation the kubelet gave"
+            if view.kubelet.allocations is not None:
+                stale = "; the cores keep the last allocation the kubelet gave"
+            elif self.held.cpus:
+                stale = f"; CPUs {format_cpuset(self.held.cpus)} keep the profiles set before the agent restarted"
+            else:
+                stale = ""
             status, reason, message = False, error.reason, error.message + stale
         elif failed:
             names = ", ".join(f"{e.namespace}/{e.pod}/{e.container}" for e in failed)
@@ -895,6 +918,8 @@ class Engine:
             else:
                 log.error("saved GPU limits cannot be restored", extra={"reason": self.nvml.reason})
         report = RestoreReport(channels)
+        if not self.config.dry_run:
+            self.held.save(frozenset())
         self.metrics.restores.inc(report.restored)
         self._targets.clear()
         if report.restored or report.failed:

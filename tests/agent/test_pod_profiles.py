@@ -338,3 +338,29 @@ def test_reserved_cpus_are_outside_the_nodes_own_controls_too(node, state_dir):
     assert engine.reconcile(profile({"governor": "performance", "epp": "performance"})).ok
     assert cpu_files(snapshot(node), RESERVED) == cpu_files(before, RESERVED)
     assert read(node, gov(2)) == "performance"
+
+
+def test_a_restarted_agent_keeps_the_pod_cores_until_the_kubelet_answers(node, state_dir, kubelet, client):
+    engine = engine_for(node, state_dir)
+    run(engine, client, [db_pod(), batch_pod()])
+    tuned = snapshot(node)
+    kubelet.stop()  # the agent crashes and comes back while the kubelet restarts too
+    engine2 = engine_for(node, state_dir)
+    client2 = PodResourcesClient(str(kubelet.socket_path))
+    res = run(engine2, client2, [db_pod(), batch_pod()])
+    assert snapshot(node) == tuned, "the node's settings do not overwrite cores that may still be a pod's"
+    down = cond(res.status, "PodProfilesApplied")
+    assert (
+        down.reason == "SocketMissing" and "CPUs 4-9 keep the profiles set before the agent restarted" in down.message
+    )
+    kubelet.set(PodAllocation("batch", "worker", {"worker": [8, 9]}))
+    kubelet.start()
+    res = run(engine2, client2, [batch_pod()])
+    assert cond(res.status, "PodProfilesApplied").status == "True"
+    assert (read(node, gov(4)), read(node, epp(4)), read(node, minf(4))) == (
+        "powersave",
+        "balance_power",
+        str(CPUINFO_MIN),
+    )
+    assert read(node, maxf(8)) == tuned[maxf(8).replace("cpu8/cpufreq", "cpufreq/policy8")]
+    client2.close()
