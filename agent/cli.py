@@ -7,6 +7,7 @@ import argparse
 import yaml
 from pydantic import ValidationError
 
+from agent.cpuset import CpusetError, parse_cpuset
 from agent.settings import AgentSettings
 from joulie.api.v1alpha1 import NPP_KIND
 from joulie.cliutil import ConfigError, add_kube_flags, add_logging_flags, env, env_bool
@@ -39,6 +40,10 @@ def agent_settings(args: argparse.Namespace) -> AgentSettings:
         raise ConfigError("--min-cap-watts must be positive")
     if args.json and not args.inventory:
         raise ConfigError("--json goes with --inventory")
+    try:
+        reserved = parse_cpuset(args.reserved_cpus or "")
+    except CpusetError as exc:
+        raise ConfigError(f"--reserved-cpus: {exc}") from None
     node = args.node_name
     if not node:
         if args.profile:
@@ -63,6 +68,8 @@ def agent_settings(args: argparse.Namespace) -> AgentSettings:
             min_cap_watts=args.min_cap_watts,
             strict_limits=args.strict_limits,
             package_max_watts=args.package_max_watts,
+            reserved_cpus=reserved,
+            pod_resources_socket=args.pod_resources_socket,
             kubeconfig=args.kubeconfig,
             context=args.context,
         )
@@ -143,6 +150,21 @@ def register(sub: argparse._SubParsersAction) -> None:
         choices=["auto", "off"],
         default=env("JOULIE_GPU", d.gpu),
         help="drive GPU power limits through NVML when present (env JOULIE_GPU; default %(default)s)",
+    )
+    pp = p.add_argument_group("pod power profiles (PowerProfile, power.joulie.io/<profile>)")
+    pp.add_argument(
+        "--reserved-cpus",
+        default=env("JOULIE_RESERVED_CPUS", ""),
+        metavar="CPUS",
+        help="the kubelet's --reserved-cpus (e.g. 0-1,32-33): no per-core control ever writes them "
+        "(env JOULIE_RESERVED_CPUS; default none)",
+    )
+    pp.add_argument(
+        "--pod-resources-socket",
+        default=env("JOULIE_POD_RESOURCES_SOCKET", d.pod_resources_socket),
+        metavar="PATH",
+        help="kubelet PodResources API socket (v1.PodResourcesLister/List) that says which exclusive CPUs each "
+        "container holds; empty turns pod power profiles off (env JOULIE_POD_RESOURCES_SOCKET; default %(default)s)",
     )
     g = p.add_argument_group("cap limits")
     g.add_argument(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from agent.inventory import CpuFreq, Inventory
 from agent.plan import Write, ordered_min_max
@@ -314,3 +315,33 @@ def plan_cstates(cs: CStates, inv: Inventory, originals: Mapping[str, Value]) ->
     shown = ", ".join(sorted(disabled, key=lambda n: n)) or "none"
     plan.summary = f"disabled: {shown} on {_count(cpus, 'CPU')}"
     return plan
+
+
+# ---------------------------------------------------------------- all of them
+
+
+def plan_controls(
+    wanted: Mapping[str, Any], inv: Inventory, originals: Mapping[str, Value], dvfs_max: Mapping[int, int]
+) -> list[ControlPlan]:
+    """Every control in ``wanted`` (from :meth:`CoreControls.controls`), planned in apply order.
+
+    ``inv`` is the part of the node the controls apply to (the whole node, the shared pool, or one
+    container's exclusive cores); ``dvfs_max`` are the package cap's DVFS maxima (the lower wins).
+    """
+    plans: list[ControlPlan] = []
+    governors: dict[int, str | None] = {c.cpu: c.governor for c in inv.cpus}
+    for name, value in wanted.items():
+        if name == "governor":
+            p = plan_governor(value, inv)
+            if p.result is None:
+                governors = {c.cpu: value for c in inv.cpus}
+        elif name == "epp":
+            p = plan_epp(value, inv, governors, "governor" in wanted)
+        elif name == "frequency":
+            p = plan_frequency(value, inv, originals, dvfs_max)
+        elif name == "cstates":
+            p = plan_cstates(value, inv, originals)
+        else:
+            p = plan_uncore(value, inv, originals)
+        plans.append(p)
+    return plans

@@ -10,10 +10,11 @@ to something else are re-applied and counted as drift.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from agent import plan as planning
 from agent.backends import http
@@ -21,16 +22,18 @@ from agent.backends.nvml import Nvml
 from agent.controls import (
     ControlPlan,
     frequency_ceilings,
-    plan_cstates,
+    plan_controls,
     plan_epp,
     plan_frequency,
-    plan_governor,
-    plan_uncore,
 )
+from agent.cpuset import format_cpuset
 from agent.inventory import CPU_DIR, POWERCAP, GpuDevice, Inventory, capabilities, discover
 from agent.metrics import AgentMetrics
 from agent.plan import CpuPlan, GpuPlan, Limits, Refusal
-from agent.state import OriginalsStore, Value
+from agent.podprofiles import Offer, offers, plan_pod_controls
+from agent.podresources.client import Snapshot
+from agent.pods import CoreAssignment, PodCores, assign
+from agent.state import POD_CORES_FILE, HeldCores, OriginalsStore, Value
 from agent.sysfs import Sysfs
 from agent.txn import ApplyResult, Channel, ChannelError, RestoreResult, SysfsChannel, apply_writes, restore
 from joulie.api.v1alpha1 import (
@@ -43,12 +46,17 @@ from joulie.api.v1alpha1 import (
     CpuControlStatus,
     CpuStatus,
     CStates,
+    ExclusiveCores,
     FrequencyRange,
     GpuControl,
     GpuStatus,
     NodePowerProfile,
     NodePowerProfileStatus,
     PackageStatus,
+    PodCoresResult,
+    PodProfileOffer,
+    PodProfilesStatus,
+    PowerProfileSpec,
     TelemetryControls,
     set_condition,
 )
@@ -61,6 +69,46 @@ class EngineConfig:
     node_name: str
     limits: Limits = field(default_factory=Limits)
     dry_run: bool = False
+    reserved_cpus: frozenset[int] = frozenset()
+    """kubelet --reserved-cpus: no per-core control ever writes them."""
+
+
+@dataclass(frozen=True)
+class PodCoresInput:
+    """What pod power profiles need from outside the node: its pods, the PowerProfiles, the kubelet's answer."""
+
+    pods: Sequence[Mapping[str, Any]] = ()
+    """Pod objects (API JSON) bound to this node."""
+    profiles: Mapping[str, PowerProfileSpec | str] = field(default_factory=dict)
+    """PowerProfile name -> spec, or why the object is invalid."""
+    kubelet: Snapshot = field(default_factory=Snapshot)
+
+
+@dataclass(frozen=True)
+class PodEvent:
+    """An Event for a pod: its container's cores changed profile, or a request was refused."""
+
+    namespace: str
+    pod: str
+    uid: str
+    type: Literal["Normal", "Warning"]
+    reason: str
+    message: str
+
+
+@dataclass
+class PodProfilesOutcome:
+    status: PodProfilesStatus | None
+    capacity: dict[str, int] | None
+    """Extended resource -> count for the node's status capacity; None: leave the node as it is."""
+    events: list[PodEvent] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _PodView:
+    assignment: CoreAssignment
+    offers: list[Offer]
+    kubelet: Snapshot
 
 
 @dataclass
@@ -99,6 +147,16 @@ class PassResult:
     ok: bool
     wrote: int = 0
     drifted: int = 0
+    pod_profiles: PodProfilesOutcome | None = None
+
+
+_CPU_KEY = re.compile(r"^devices/system/cpu/cpu(\d+)/")
+
+
+def _cpu_of(key: str) -> int | None:
+    """The CPU a per-core sysfs key belongs to (``devices/system/cpu/cpu12/...``), else None."""
+    m = _CPU_KEY.match(key)
+    return int(m.group(1)) if m else None
 
 
 def _now() -> datetime:
@@ -127,6 +185,7 @@ class Engine:
         self.fs = fs
         self.sysfs = SysfsChannel(fs)
         self.store = store
+        self.held = HeldCores(store.path.with_name(POD_CORES_FILE) if store.path is not None else None)
         self.nvml = nvml
         self.config = config
         self.metrics = metrics or AgentMetrics()
@@ -138,6 +197,9 @@ class Engine:
         self._last_applied_time: datetime | None = None
         self._last_key: object = None
         self._last_control: dict[str, ControlStatus] = {}
+        self._pod_results: dict[tuple[str, str], tuple[str, str | None]] = {}
+        """(pod uid, container) -> (result, reason) last reported, for Events on transitions."""
+        self._pod_resources_failures = 0
 
     # ------------------------------------------------------------------ planning
 
@@ -234,15 +296,18 @@ class Engine:
             self.metrics.writes.labels(channel=channel.name).inc(len(result.written))
         return result, drifted
 
-    def _restore_keys(self, channel: Channel, keys: set[str]) -> None:
-        """Put back originals nothing asks for any more (a backend switched, a control removed)."""
-        if keys:
-            res = restore(channel, self.store, self.config.dry_run, keys)
-            self.metrics.restores.inc(len(res.restored))
-            for k in res.restored:
-                self._targets.pop(k, None)
-            if res.failed:
-                log.error("restoring originals failed", extra={"failed": res.failed})
+    def _restore_keys(self, channel: Channel, keys: set[str]) -> int:
+        """Put back originals nothing asks for any more (a backend switched, a control removed, a pod left);
+        returns how many values were written back."""
+        if not keys:
+            return 0
+        res = restore(channel, self.store, self.config.dry_run, keys)
+        self.metrics.restores.inc(len(res.restored))
+        for k in res.restored:
+            self._targets.pop(k, None)
+        if res.failed:
+            log.error("restoring originals failed", extra={"failed": res.failed})
+        return len(res.restored)
 
     def _apply_cpu(
         self, p: CpuPlan, ctl: CpuControl, inv: Inventory, cap: CpuCap, ceilings: dict[int, int]
@@ -319,24 +384,7 @@ class Engine:
 
     def _control_plans(self, wanted: dict[str, Any], inv: Inventory, dvfs_max: dict[int, int]) -> list[ControlPlan]:
         """Every requested control, planned in apply order (governor, epp, frequency, cstates, uncore)."""
-        originals = self.store.originals("sysfs")
-        plans: list[ControlPlan] = []
-        governors: dict[int, str | None] = {c.cpu: c.governor for c in inv.cpus}
-        for name, value in wanted.items():
-            if name == "governor":
-                p = plan_governor(value, inv)
-                if p.result is None:
-                    governors = {c.cpu: value for c in inv.cpus}
-            elif name == "epp":
-                p = plan_epp(value, inv, governors, "governor" in wanted)
-            elif name == "frequency":
-                p = plan_frequency(value, inv, originals, dvfs_max)
-            elif name == "cstates":
-                p = plan_cstates(value, inv, originals)
-            else:
-                p = plan_uncore(value, inv, originals)
-            plans.append(p)
-        return plans
+        return plan_controls(wanted, inv, self.store.originals("sysfs"), dvfs_max)
 
     def _save_originals(self, cpu_plan: CpuPlan | Outcome | None, plans: list[ControlPlan]) -> None:
         """Persist the original of every value this pass may change, before its first write.
@@ -425,12 +473,18 @@ class Engine:
         controls: TelemetryControls | None = None,
         invalid: str | None = None,
         generation: int | None = None,
+        pods: PodCoresInput | None = None,
     ) -> PassResult:
-        """Apply (or verify) ``profile``; ``None`` means no profile: restore everything."""
+        """Apply (or verify) ``profile``; ``None`` means no profile: restore everything.
+
+        ``pods`` turns on pod power profiles (cluster mode): without it every CPU but the reserved
+        ones follows the node's settings.
+        """
         if profile is None and invalid is None:
             self.restore_all()
-            self._conditions, self._last_status = [], None
-            return PassResult(status=None, control=None, ok=True)
+            self._conditions, self._last_status, self._pod_results = [], None, {}
+            withdrawn = PodProfilesOutcome(status=None, capacity={}) if pods is not None else None
+            return PassResult(status=None, control=None, ok=True, pod_profiles=withdrawn)
         if generation is None and profile is not None:
             generation = profile.metadata.get("generation")
         try:
@@ -442,26 +496,50 @@ class Engine:
                     "WrongNode",
                     f"spec.nodeName is {profile.spec.node_name!r} but this agent runs on {self.config.node_name!r}",
                 )
-            return self._apply(profile, controls or TelemetryControls(), generation)
+            return self._apply(profile, controls or TelemetryControls(), generation, pods)
         except Refusal as exc:
             return self._refused(exc, generation, profile)
 
-    def _apply(self, profile: NodePowerProfile, controls: TelemetryControls, generation: int | None) -> PassResult:
+    def _apply(
+        self,
+        profile: NodePowerProfile,
+        controls: TelemetryControls,
+        generation: int | None,
+        pods: PodCoresInput | None = None,
+    ) -> PassResult:
         cpu_ctl, gpu_ctl = controls.cpu or CpuControl(), controls.gpu or GpuControl()
         inv = discover(self.fs)
         cpu = profile.spec.cpu
         wanted = cpu.controls() if cpu is not None else {}
         host_controls = cpu_ctl.type == "host"
-        ceilings = frequency_ceilings(wanted.get("frequency"), inv) if host_controls else {}
+        view = self._pod_view(pods, inv, cpu_ctl) if pods is not None else None
+        applying = view.assignment.applying if view is not None and host_controls else ()
+        tuned = frozenset(c for p in applying for c in p.cpus)
+        held: frozenset[int] = frozenset()
+        if view is not None and view.kubelet.allocations is None:
+            held = self.held.cpus  # the kubelet has not answered since start: keep the last agent's pod cores
+        elif view is not None and not self.config.dry_run:
+            self.held.save(tuned)
+        # The node's settings cover the shared pool (and exclusive cores without a profile); reserved
+        # CPUs and cores under a pod profile are not theirs. The package cap still covers everything.
+        excluded = self.config.reserved_cpus | tuned | held
+        node_inv = inv.without(excluded) if excluded else inv
+        ceilings: dict[int, int] = {}
+        if host_controls:
+            ceilings = frequency_ceilings(wanted.get("frequency"), node_inv)
+            for p in applying:
+                assert p.spec is not None
+                ceilings.update(frequency_ceilings(p.spec.frequency, inv.only(p.cpus)))
         cpu_plan = self._cpu_plan(cpu, cpu_ctl, inv, ceilings)  # Refusal propagates: nothing written yet
         gpu_plan = self._gpu_plan(profile, gpu_ctl)
         wrote = drifted = 0
         outcomes: dict[str, Outcome | None] = {}
         cpu_status = gpu_status = None
         dvfs_max = cpu_plan.max_targets if isinstance(cpu_plan, CpuPlan) and cpu_plan.backend == "dvfs" else {}
-        plans = self._control_plans(wanted, inv, dvfs_max) if host_controls else []
+        plans = self._control_plans(wanted, node_inv, dvfs_max) if host_controls else []
+        pod_plans = self._pod_plans(applying, inv, dvfs_max)
         if not self.config.dry_run:
-            self._save_originals(cpu_plan, plans)
+            self._save_originals(cpu_plan, plans + [p for ps in pod_plans.values() for p in ps])
 
         if isinstance(cpu_plan, CpuPlan):
             assert cpu is not None
@@ -480,16 +558,30 @@ class Engine:
             outcomes["cpu"] = cpu_plan
         if not self.config.dry_run:
             in_use = self._cap_keys(cpu_plan, outcomes["cpu"], inv) | {k for p in plans for k in p.owned}
-            self._restore_keys(self.sysfs, set(self.store.originals(self.sysfs.name)) - in_use)
+            in_use |= {k for ps in pod_plans.values() for p in ps for k in p.owned}
+            in_use |= {k for k in self.store.originals(self.sysfs.name) if _cpu_of(k) in held}
+            if self._restore_keys(self.sysfs, set(self.store.originals(self.sysfs.name)) - in_use) and host_controls:
+                # Values went back (a pod left: its cores' governor is the node's again): plan the controls
+                # on what the cores show now, or EPP would be judged against the governor just restored.
+                inv = discover(self.fs)
+                node_inv = inv.without(excluded) if excluded else inv
+                plans = self._control_plans(wanted, node_inv, dvfs_max)
+                pod_plans = self._pod_plans(applying, inv, dvfs_max)
+                self._save_originals(None, plans + [p for ps in pod_plans.values() for p in ps])
         if isinstance(cpu_plan, CpuPlan) and cpu_plan.backend == "dvfs" and cpu_plan.max_targets != dvfs_max:
             plans = [  # the cap fell back to DVFS while applying: keep the frequency control below it
-                plan_frequency(wanted["frequency"], inv, self.store.originals("sysfs"), cpu_plan.max_targets)
+                plan_frequency(wanted["frequency"], node_inv, self.store.originals("sysfs"), cpu_plan.max_targets)
                 if p.name == "frequency"
                 else p
                 for p in plans
             ]
-        control_results, n, d = self._apply_controls(plans, wanted, inv)
+            pod_plans = self._pod_plans(applying, inv, cpu_plan.max_targets)
+        control_results, n, d = self._apply_controls(plans, wanted, node_inv)
         wrote, drifted = wrote + n, drifted + d
+        pod_outcome: PodProfilesOutcome | None = None
+        if view is not None:
+            pod_outcome, n, d = self._apply_pod_profiles(view, pod_plans, inv, cpu_ctl, generation)
+            wrote, drifted = wrote + n, drifted + d
         if not host_controls:
             control_results = [
                 CpuControlStatus(
@@ -538,6 +630,8 @@ class Engine:
             log.warning("caps found reverted and re-applied", extra={"values": drifted, "total": self.drift_total})
         failures = {r: o for r, o in outcomes.items() if o is not None and o.failed}
         failed_controls = [c for c in control_results if c.result == "failed"]
+        pod_entries = (pod_outcome.status.containers if pod_outcome and pod_outcome.status else None) or []
+        pods_failed = any(c.result == "failed" for c in pod_entries)
         now = self.clock()
         changed = wrote or self._last_applied_time is None or self._last_key != (generation, profile.spec)
         if changed and not failures and not failed_controls:
@@ -584,13 +678,14 @@ class Engine:
             last_applied_time=self._last_applied_time,
             drift_corrections=self.drift_total,
             capabilities=capabilities(inv),
+            pod_profiles=pod_outcome.status if pod_outcome is not None else None,
             conditions=list(self._conditions),
         )
         self._last_status = status
         control = ControlStatuses(
             cpu=self._control("cpu", outcomes.get("cpu"), now), gpu=self._control("gpu", outcomes.get("gpu"), now)
         )
-        ok = not failures and not failed_controls
+        ok = not failures and not failed_controls and not pods_failed
         if wrote or not ok or drifted:
             log.log(
                 logging.INFO if ok else logging.WARNING,
@@ -604,7 +699,7 @@ class Engine:
                     | {c.name: c.message or "" for c in failed_controls},
                 },
             )
-        return PassResult(status=status, control=control, ok=ok, wrote=wrote, drifted=drifted)
+        return PassResult(status=status, control=control, ok=ok, wrote=wrote, drifted=drifted, pod_profiles=pod_outcome)
 
     def gpu_devices(self) -> list[GpuDevice]:
         """The GPUs NVML drives now (none without NVML, or when it cannot say)."""
@@ -651,9 +746,170 @@ class Engine:
             last_applied_time=self._last_applied_time,
             drift_corrections=self.drift_total,
             capabilities=prev.capabilities if prev else None,
+            pod_profiles=prev.pod_profiles if prev else None,
             conditions=list(self._conditions),
         )
         return PassResult(status=status, control=None, ok=False)
+
+    # ------------------------------------------------------------------ pod power profiles
+
+    def _pod_view(self, pods: PodCoresInput, inv: Inventory, cpu_ctl: CpuControl) -> _PodView:
+        """Which profiles this node honours, and which container's cores get which (pure, from the inputs)."""
+        reserved = self.config.reserved_cpus
+        if cpu_ctl.type != "host":
+            why = f"per-core controls need controls.cpu.type host; the TelemetryProfile sets {cpu_ctl.type}"
+            offered = [Offer(name, 0, why) for name in sorted(pods.profiles)]
+        else:
+            offered = offers(pods.profiles, inv, inv.cpu_ids - reserved)
+        not_honoured = {o.name: o.problem for o in offered if o.problem is not None}
+        allocations = pods.kubelet.allocations
+        assignment = (
+            assign(pods.pods, allocations, pods.profiles, not_honoured, reserved, inv.cpu_ids)
+            if allocations is not None
+            else CoreAssignment()
+        )
+        return _PodView(assignment, offered, pods.kubelet)
+
+    def _pod_plans(
+        self, applying: Sequence[PodCores], inv: Inventory, dvfs_max: Mapping[int, int]
+    ) -> dict[str, list[ControlPlan]]:
+        originals = self.store.originals("sysfs")
+        out = {}
+        for p in applying:
+            assert p.spec is not None
+            out[p.key] = plan_pod_controls(p.spec, inv.only(p.cpus), originals, dvfs_max)
+        return out
+
+    def _apply_pod_profiles(
+        self,
+        view: _PodView,
+        pod_plans: dict[str, list[ControlPlan]],
+        inv: Inventory,
+        cpu_ctl: CpuControl,
+        generation: int | None,
+    ) -> tuple[PodProfilesOutcome, int, int]:
+        """Apply each container's profile (each control its own transaction), then status, capacity, Events."""
+        wrote = drifted = 0
+        entries: list[ExclusiveCores] = []
+        events: list[PodEvent] = []
+        seen: set[tuple[str, str]] = set()
+        for p in view.assignment.containers:
+            result: PodCoresResult = "refused"
+            reason, message = p.reason, p.message
+            if p.spec is not None and p.key not in pod_plans:  # controls.cpu.type is not host
+                reason = "ControlsNotHost"
+                message = f"per-core controls need controls.cpu.type host; the TelemetryProfile sets {cpu_ctl.type}"
+            elif p.spec is not None:
+                statuses, n, d = self._apply_controls(pod_plans[p.key], p.spec.controls(), inv.only(p.cpus))
+                wrote, drifted = wrote + n, drifted + d
+                bad = [c for c in statuses if c.result in ("failed", "unsupported")]
+                if bad:
+                    result, reason = "failed", "ApplyFailed"
+                    message = "; ".join(f"{c.name}: {c.message}" for c in bad)
+                else:
+                    result, reason = "applied", None
+                    message = controls_summary(statuses) or "the profile sets nothing: the cores keep their values"
+            entries.append(
+                ExclusiveCores(
+                    namespace=p.namespace,
+                    pod=p.pod,
+                    container=p.container,
+                    profile=p.profile,
+                    cpus=format_cpuset(p.cpus) or "-",
+                    result=result,
+                    reason=reason,
+                    message=message,
+                )
+            )
+            key = (p.uid or p.key, p.container)
+            seen.add(key)
+            if self._pod_results.get(key) != (result, reason):
+                self._pod_results[key] = (result, reason)
+                events.append(self._pod_event(p, result, reason, message or ""))
+                if reason is not None:
+                    self.metrics.pod_profile_refusals.labels(reason=reason).inc()
+        for gone in set(self._pod_results) - seen:
+            del self._pod_results[gone]
+        per_profile = dict.fromkeys((o.name for o in view.offers), 0)
+        for p, e in zip(view.assignment.containers, entries):
+            if e.result == "applied":
+                per_profile[p.profile] = per_profile.get(p.profile, 0) + len(p.cpus)
+        for name, n in per_profile.items():
+            self.metrics.pod_profile_cpus.labels(profile=name).set(n)
+        if view.kubelet.error is not None and view.kubelet.failures != self._pod_resources_failures:
+            self.metrics.pod_resources_errors.labels(reason=view.kubelet.error.reason).inc()
+        self._pod_resources_failures = view.kubelet.failures
+        status = self._pod_status(view, entries, inv)
+        tuned = sum(len(p.cpus) for p, e in zip(view.assignment.containers, entries) if e.result == "applied")
+        self._pod_condition(view, entries, tuned, generation)
+        capacity = None
+        if view.kubelet.allocations is not None:
+            capacity = {o.resource: o.capacity for o in view.offers if o.advertised}
+        return PodProfilesOutcome(status=status, capacity=capacity, events=events), wrote, drifted
+
+    @staticmethod
+    def _pod_event(p: PodCores, result: str, reason: str | None, message: str) -> PodEvent:
+        cpus = format_cpuset(p.cpus) or "none"
+        if result == "applied":
+            text = f"container {p.container}: CPUs {cpus} run under PowerProfile {p.profile} ({message})"
+            return PodEvent(p.namespace, p.pod, p.uid, "Normal", "PowerProfileApplied", text)
+        if result == "failed":
+            text = f"container {p.container}: PowerProfile {p.profile} on CPUs {cpus} failed, rolled back: {message}"
+            return PodEvent(p.namespace, p.pod, p.uid, "Warning", "PowerProfileFailed", text)
+        return PodEvent(p.namespace, p.pod, p.uid, "Warning", "PowerProfileRefused", f"{reason}: {message}")
+
+    def _pod_status(self, view: _PodView, entries: list[ExclusiveCores], inv: Inventory) -> PodProfilesStatus:
+        reserved = self.config.reserved_cpus
+        exclusive = view.kubelet.allocations.exclusive if view.kubelet.allocations is not None else frozenset()
+        applied = [e for e in entries if e.result == "applied"]
+        summary = " ".join(f"{e.profile}={e.cpus}" for e in applied) or "none"
+        refused = sum(1 for e in entries if e.result != "applied")
+        if refused:
+            summary += f" ({refused} not applied)"
+        return PodProfilesStatus(
+            reserved_cpus=format_cpuset(reserved) or None,
+            shared_cpus=format_cpuset(inv.cpu_ids - reserved - exclusive) or None,
+            containers=entries or None,
+            profiles=[
+                PodProfileOffer(
+                    name=o.name,
+                    resource=o.resource if o.advertised else None,
+                    capacity=o.capacity if o.advertised else None,
+                    message=o.problem,
+                )
+                for o in view.offers
+            ]
+            or None,
+            summary=summary,
+        )
+
+    def _pod_condition(self, view: _PodView, entries: list[ExclusiveCores], tuned: int, generation: int | None) -> None:
+        now = self.clock()
+        failed = [e for e in entries if e.result == "failed"]
+        error = view.kubelet.error
+        reason: str
+        if error is not None:
+            if view.kubelet.allocations is not None:
+                stale = "; the cores keep the last allocation the kubelet gave"
+            elif self.held.cpus:
+                stale = f"; CPUs {format_cpuset(self.held.cpus)} keep the profiles set before the agent restarted"
+            else:
+                stale = ""
+            status, reason, message = False, error.reason, error.message + stale
+        elif failed:
+            names = ", ".join(f"{e.namespace}/{e.pod}/{e.container}" for e in failed)
+            status, reason, message = False, "ApplyFailed", f"pod power profiles failed for {names}"
+        else:
+            applied = sum(1 for e in entries if e.result == "applied")
+            status, reason = True, "Applied"
+            message = (
+                f"{applied} container(s) on {tuned} CPU(s) under pod power profiles; {len(entries) - applied} refused"
+                if entries
+                else "no container on this node asks for a pod power profile"
+            )
+        self._conditions = set_condition(
+            self._conditions, "PodProfilesApplied", status, reason, message, generation, now
+        )
 
     # ------------------------------------------------------------------ restore
 
@@ -666,6 +922,8 @@ class Engine:
             else:
                 log.error("saved GPU limits cannot be restored", extra={"reason": self.nvml.reason})
         report = RestoreReport(channels)
+        if not self.config.dry_run:
+            self.held.save(frozenset())
         self.metrics.restores.inc(report.restored)
         self._targets.clear()
         if report.restored or report.failed:

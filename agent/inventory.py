@@ -83,10 +83,16 @@ class CpuFreq:
     epp: str | None = None
     """energy_performance_preference as read (a name, or a number on intel_pstate); None: no EPP file."""
     epp_values: tuple[str, ...] | None = None
+    shared_with: tuple[int, ...] = ()
+    """Every CPU this policy drives (``cpu`` included), when several share one policy directory."""
 
     @property
     def dir(self) -> str:
         return f"{CPU_DIR}/cpu{self.cpu}/cpufreq"
+
+    @property
+    def policy_cpus(self) -> frozenset[int]:
+        return frozenset(self.shared_with or (self.cpu,))
 
     @property
     def governor_file(self) -> str:
@@ -153,6 +159,8 @@ class Inventory:
     idle_states: list[IdleState] = field(default_factory=list)
     uncore: list[UncoreFreq] = field(default_factory=list)
     online_cpus: int = 0
+    cpu_ids: frozenset[int] = frozenset()
+    """Every ``cpuN`` under devices/system/cpu."""
     cpuidle_driver: str | None = None
     rapl_problems: list[str] = field(default_factory=list)
     cpu_problems: list[str] = field(default_factory=list)
@@ -171,6 +179,51 @@ class Inventory:
     def rapl_writable(self) -> bool:
         pk = self.packages
         return bool(pk) and all(z.limit_writable for z in pk)
+
+    def only(self, cpus: frozenset[int]) -> Inventory:
+        """The per-core part of this inventory for ``cpus``: their cpufreq policies and cpuidle states.
+
+        A policy that also drives a CPU outside ``cpus`` is left out (writing it would change a core
+        that is not ours) and named in ``control_problems['shared-policy']``.
+        """
+        sub = Inventory(
+            cpus=[c for c in self.cpus if c.policy_cpus <= cpus],
+            idle_states=[s for s in self.idle_states if s.cpu in cpus],
+            online_cpus=len(cpus),
+            cpu_ids=cpus & self.cpu_ids,
+            cpuidle_driver=self.cpuidle_driver,
+            cpu_problems=list(self.cpu_problems),
+            control_problems={k: list(v) for k, v in self.control_problems.items()},
+        )
+        for c in self.cpus:
+            inside = c.policy_cpus & cpus
+            if inside and not c.policy_cpus <= cpus:
+                others = ",".join(str(n) for n in sorted(c.policy_cpus - cpus))
+                sub.problem(
+                    "shared-policy",
+                    f"cpu{c.cpu}'s cpufreq policy also drives cpu {others}: its frequency, governor and EPP "
+                    "cannot be set for these cores alone",
+                )
+        return sub
+
+    def without(self, cpus: frozenset[int]) -> Inventory:
+        """This inventory minus ``cpus``: the policies that drive only ``cpus`` and their cpuidle states go.
+
+        A policy shared between ``cpus`` and other CPUs stays (the others still need it); RAPL and
+        uncore are package-wide and stay.
+        """
+        return Inventory(
+            zones=self.zones,
+            cpus=[c for c in self.cpus if c.policy_cpus - cpus],
+            idle_states=[s for s in self.idle_states if s.cpu not in cpus],
+            uncore=self.uncore,
+            online_cpus=self.online_cpus,
+            cpu_ids=self.cpu_ids - cpus,
+            cpuidle_driver=self.cpuidle_driver,
+            rapl_problems=self.rapl_problems,
+            cpu_problems=self.cpu_problems,
+            control_problems=self.control_problems,
+        )
 
     def package_max_watts(self) -> float | None:
         """Largest package maximum reported by RAPL (the reference for DVFS fractions)."""
@@ -235,15 +288,14 @@ def _optional_words(fs: Sysfs, rel: str) -> tuple[str, ...] | None:
 
 
 def discover_cpufreq(fs: Sysfs, inv: Inventory, cpus: list[int]) -> None:
-    seen: set[str] = set()
+    by_policy: dict[str, list[int]] = {}
     for cpu in cpus:
+        real = fs.real_dir(f"{CPU_DIR}/cpu{cpu}/cpufreq")
+        if real is not None:
+            by_policy.setdefault(real, []).append(cpu)  # CPUs sharing one policy directory: write it once
+    for members in by_policy.values():
+        cpu = members[0]
         d = f"{CPU_DIR}/cpu{cpu}/cpufreq"
-        real = fs.real_dir(d)
-        if real is None:
-            continue
-        if real in seen:
-            continue  # CPUs sharing one policy directory: write it once
-        seen.add(real)
         extras: dict[str, object] = {}
         for control, attr, key, reader in (
             ("frequency", "driver", "scaling_driver", _optional_text),
@@ -268,6 +320,7 @@ def discover_cpufreq(fs: Sysfs, inv: Inventory, cpus: list[int]) -> None:
                     scaling_max_khz=fs.read_int(f"{d}/scaling_max_freq"),
                     available_khz=avail or None,
                     writable=fs.writable(f"{d}/scaling_max_freq") and fs.writable(f"{d}/scaling_min_freq"),
+                    shared_with=tuple(members) if len(members) > 1 else (),
                     **extras,  # type: ignore[arg-type]
                 )
             )
@@ -327,6 +380,7 @@ def discover(fs: Sysfs) -> Inventory:
     discover_rapl(fs, inv)
     cpus = _cpu_numbers(fs)
     inv.online_cpus = len(cpus)
+    inv.cpu_ids = frozenset(cpus)
     discover_cpufreq(fs, inv, cpus)
     discover_cpuidle(fs, inv, cpus)
     discover_uncore(fs, inv)

@@ -1,10 +1,12 @@
 """The Kubernetes side of the agent: watch this node's profiles, write their status.
 
-Two :class:`joulie.kube.informer.Informer` watches (the labeller's list+watch: resume,
-relist on 410, backoff) keep an in-memory copy of the one NodePowerProfile named
-``node-<node>`` (a ``metadata.name`` field selector, so the node never downloads the
-others) and of every TelemetryProfile. The agent only ever writes the ``status``
-subresource, by JSON merge patch, as field manager ``joulie-agent``.
+:class:`joulie.kube.informer.Informer` watches (the labeller's list+watch: resume, relist on
+410, backoff) keep an in-memory copy of the one NodePowerProfile named ``node-<node>`` (a
+``metadata.name`` field selector, so the node never downloads the others), of every
+TelemetryProfile and, for pod power profiles, of every PowerProfile, of the pods bound to this
+node (``spec.nodeName``) and of this Node. The agent writes only the ``status`` subresource of
+its profiles (JSON merge patch, field manager ``joulie-agent``), its Node's
+``power.joulie.io/<profile>`` capacity, and Events on its pods.
 """
 
 from __future__ import annotations
@@ -13,14 +15,26 @@ import logging
 import threading
 import time
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 from kubernetes import client as k8s
 from pydantic import BaseModel, ValidationError
 
-from agent.source import Desired, parse_profile, validation_message
+from agent.engine import PodEvent
+from agent.source import Desired, parse_power_profiles, parse_profile, validation_message
 from joulie.api.labels import AGENT_FIELD_MANAGER
-from joulie.api.v1alpha1 import API_VERSION, NPP_KIND, NPP_PLURAL, TP_KIND, TP_PLURAL, TelemetryProfile, npp_name
+from joulie.api.v1alpha1 import (
+    API_VERSION,
+    NPP_KIND,
+    NPP_PLURAL,
+    POD_PROFILE_PREFIX,
+    PP_PLURAL,
+    TP_KIND,
+    TP_PLURAL,
+    TelemetryProfile,
+    npp_name,
+)
 from joulie.kube.client import ApiError, request_json
 from joulie.kube.informer import ErrorCounter, Informer
 
@@ -28,7 +42,9 @@ log = logging.getLogger(__name__)
 
 NPP_PATH = f"/apis/{API_VERSION}/{NPP_PLURAL}"
 TP_PATH = f"/apis/{API_VERSION}/{TP_PLURAL}"
+PP_PATH = f"/apis/{API_VERSION}/{PP_PLURAL}"
 MERGE_PATCH = "application/merge-patch+json"
+EVENT_MESSAGE_MAX = 1024
 
 
 def select_telemetry_profile(objs: list[dict[str, Any]], node: str) -> tuple[TelemetryProfile | None, str | None]:
@@ -82,7 +98,7 @@ def merge_patch_body(model: BaseModel) -> dict[str, Any]:
 
 
 class _ObjectCache:
-    """Objects of one informer by name; wakes the agent's loop on every change."""
+    """Objects of one informer by name (namespace/name for namespaced ones); wakes the agent's loop on every change."""
 
     def __init__(self, changed: threading.Event) -> None:
         self._changed = changed
@@ -93,7 +109,10 @@ class _ObjectCache:
     def _name(obj: dict[str, Any]) -> str | None:
         meta = obj.get("metadata")
         name = meta.get("name") if isinstance(meta, dict) else None
-        return name if isinstance(name, str) else None
+        if not isinstance(name, str):
+            return None
+        ns = meta.get("namespace") if isinstance(meta, dict) else None
+        return f"{ns}/{name}" if isinstance(ns, str) and ns else name
 
     def replace(self, objs: Iterable[dict[str, Any]]) -> None:
         fresh = {name: o for o in objs if (name := self._name(o)) is not None}
@@ -119,6 +138,10 @@ class _ObjectCache:
         with self._lock:
             return list(self._objects.values())
 
+    def get(self, name: str) -> dict[str, Any] | None:
+        with self._lock:
+            return self._objects.get(name)
+
 
 class KubeSource:
     """Desired state of one node from the cluster, plus status writes."""
@@ -131,14 +154,19 @@ class KubeSource:
         count_error: ErrorCounter | None = None,
         backoff_initial: float = 0.5,
         backoff_max: float = 30.0,
+        pod_profiles: bool = False,
     ) -> None:
         self.api = api
         self.node = node
         self.name = npp_name(node)
+        self.pod_profiles = pod_profiles
         self._changed = threading.Event()
         self._stop = threading.Event()
         self.profiles = _ObjectCache(self._changed)
         self.telemetry = _ObjectCache(self._changed)
+        self.power_profiles = _ObjectCache(self._changed)
+        self.pods = _ObjectCache(self._changed)
+        self.nodes = _ObjectCache(threading.Event())  # the Node's status changes often: it does not wake the loop
         common: dict[str, Any] = {"backoff_initial": backoff_initial, "backoff_max": backoff_max}
         if count_error is not None:
             common["count_error"] = count_error
@@ -163,6 +191,38 @@ class KubeSource:
                 **common,
             ),
         ]
+        if pod_profiles:
+            self.informers += [
+                Informer(
+                    api,
+                    PP_PATH,
+                    self.power_profiles.replace,
+                    self.power_profiles.upsert,
+                    self.power_profiles.delete,
+                    name=PP_PLURAL,
+                    **common,
+                ),
+                Informer(
+                    api,
+                    "/api/v1/pods",
+                    self.pods.replace,
+                    self.pods.upsert,
+                    self.pods.delete,
+                    name="pods",
+                    params={"fieldSelector": f"spec.nodeName={node}"},
+                    **common,
+                ),
+                Informer(
+                    api,
+                    "/api/v1/nodes",
+                    self.nodes.replace,
+                    self.nodes.upsert,
+                    self.nodes.delete,
+                    name="nodes",
+                    params={"fieldSelector": f"metadata.name={node}"},
+                    **common,
+                ),
+            ]
         self._last_status: dict[str, dict[str, Any]] = {}
         """plural -> body of the last status write that succeeded."""
 
@@ -178,12 +238,14 @@ class KubeSource:
         # make this node enforce another node's profile.
         objs = [o for o in self.profiles.items() if (o.get("metadata") or {}).get("name") == self.name]
         tp, tp_error = select_telemetry_profile(self.telemetry.items(), self.node)
-        if not objs:
-            return Desired(profile=None, telemetry=tp)
-        desired = parse_profile(objs[0])
+        desired = parse_profile(objs[0]) if objs else Desired(profile=None)
         desired.telemetry = tp
-        if tp_error and desired.invalid is None:
+        if objs and tp_error and desired.invalid is None:
             desired.profile, desired.invalid = None, tp_error
+        if self.pod_profiles:
+            # As for the profile: a server that ignores the field selector must not hand us other nodes' pods.
+            desired.pods = [p for p in self.pods.items() if (p.get("spec") or {}).get("nodeName") == self.node]
+            desired.power_profiles = parse_power_profiles(self.power_profiles.items())
         return desired
 
     def wait(self, timeout: float) -> None:
@@ -231,3 +293,73 @@ class KubeSource:
 
     def patch_telemetry_status(self, name: str, control: dict[str, Any]) -> None:
         self._patch_status(TP_PATH, TP_KIND, name, {"status": {"control": control}})
+
+    # ------------------------------------------------------------------ pod power profiles
+
+    def sync_capacity(self, capacity: dict[str, int]) -> None:
+        """Make the Node's ``power.joulie.io/*`` capacity equal ``capacity`` (others' resources untouched).
+
+        Compared with the watched Node, not with what was last sent: a kubelet that re-registers
+        zeroes extended resources, and they are put back on the next pass.
+        """
+        node = self.nodes.get(self.node)
+        if node is None:
+            return  # not listed yet, or the Node is gone
+        have = {
+            k: str(v)
+            for k, v in ((node.get("status") or {}).get("capacity") or {}).items()
+            if str(k).startswith(POD_PROFILE_PREFIX)
+        }
+        want = {k: str(v) for k, v in capacity.items()}
+        patch: dict[str, str | None] = {k: v for k, v in want.items() if have.get(k) != v}
+        patch.update({k: None for k in have if k not in want})
+        if not patch:
+            return
+        try:
+            updated = request_json(
+                self.api,
+                "PATCH",
+                f"/api/v1/nodes/{self.node}/status",
+                params={"fieldManager": AGENT_FIELD_MANAGER},
+                body={"status": {"capacity": patch}},
+                content_type=MERGE_PATCH,
+            )
+            if isinstance(updated, dict) and updated.get("metadata"):
+                self.nodes.upsert(updated)
+            log.info("node capacity updated", extra={"node": self.node, "capacity": patch})
+        except ApiError as exc:
+            log.warning(
+                "node capacity write failed", extra={"node": self.node, "status": exc.status, "reason": exc.reason}
+            )
+
+    def emit_pod_event(self, event: PodEvent) -> None:
+        """A core/v1 Event on the pod (``kubectl describe pod`` shows it); failures are logged, not raised."""
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        body = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": f"{event.pod}.{time.time_ns():x}", "namespace": event.namespace},
+            "involvedObject": {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "name": event.pod,
+                "namespace": event.namespace,
+                **({"uid": event.uid} if event.uid else {}),
+            },
+            "reason": event.reason,
+            "message": event.message[:EVENT_MESSAGE_MAX],
+            "type": event.type,
+            "source": {"component": AGENT_FIELD_MANAGER, "host": self.node},
+            "reportingComponent": AGENT_FIELD_MANAGER,
+            "reportingInstance": self.node,
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
+        try:
+            request_json(self.api, "POST", f"/api/v1/namespaces/{event.namespace}/events", body=body)
+        except ApiError as exc:
+            log.warning(
+                "pod event write failed",
+                extra={"pod": f"{event.namespace}/{event.pod}", "reason": event.reason, "status": exc.status},
+            )

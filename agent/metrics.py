@@ -56,6 +56,24 @@ class AgentMetrics:
             ["source", "field"],
             registry=r,
         )
+        self.pod_profile_cpus = Gauge(
+            "joulie_agent_pod_profile_cpus",
+            "Exclusive CPUs tuned under each pod power profile (PowerProfile) on this node.",
+            ["profile"],
+            registry=r,
+        )
+        self.pod_profile_refusals = Counter(
+            "joulie_agent_pod_profile_refusals_total",
+            "Containers whose pod power profile request was refused or failed, by reason (counted once per transition).",
+            ["reason"],
+            registry=r,
+        )
+        self.pod_resources_errors = Counter(
+            "joulie_agent_pod_resources_errors_total",
+            "Failed kubelet PodResources List calls, by reason.",
+            ["reason"],
+            registry=r,
+        )
         self.telemetry_errors = Counter(
             "joulie_agent_telemetry_errors_total", "Failed telemetry reads per source.", ["source"], registry=r
         )

@@ -18,10 +18,11 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from agent.backends.nvml import Nvml
-from agent.engine import Engine, EngineConfig, PassResult
+from agent.engine import Engine, EngineConfig, PassResult, PodCoresInput
 from agent.inventory import capabilities, discover
 from agent.metrics import AgentMetrics
 from agent.plan import Limits
+from agent.podresources.client import PodResourcesClient
 from agent.power_report import PowerReporter
 from agent.settings import AgentSettings
 from agent.source import Desired, FileSource, ProfileSource
@@ -45,11 +46,13 @@ class Runner:
         source: ProfileSource,
         interval: float,
         publish: Publisher | None = None,
+        pod_resources: PodResourcesClient | None = None,
     ) -> None:
         self.engine, self.telemetry, self.source = engine, telemetry, source
         self.interval = interval
         self.publish = publish
         self.power = PowerReporter(engine.config.limits)
+        self.pod_resources = pod_resources
         self.stopping = threading.Event()
         self.passes = 0
         self.last_pass = 0.0
@@ -57,8 +60,11 @@ class Runner:
     def run_pass(self) -> PassResult:
         desired = self.source.current()
         tp = desired.telemetry
+        pods = None
+        if self.pod_resources is not None and desired.pods is not None:
+            pods = PodCoresInput(desired.pods, desired.power_profiles or {}, self.pod_resources.poll())
         result = self.engine.reconcile(
-            desired.profile, tp.spec.controls if tp else None, desired.invalid, desired.generation
+            desired.profile, tp.spec.controls if tp else None, desired.invalid, desired.generation, pods
         )
         try:
             inv = discover(self.engine.fs)
@@ -165,6 +171,12 @@ def _kube_publisher(source: KubeSource, dry_run: bool) -> Publisher:
             return
         if result.status is not None and (desired.profile is not None or desired.invalid is not None):
             source.patch_profile_status(merge_patch_body(result.status))
+        pods = result.pod_profiles
+        if pods is not None:
+            if pods.capacity is not None:
+                source.sync_capacity(pods.capacity)
+            for event in pods.events:
+                source.emit_pod_event(event)
         tp = desired.telemetry
         if tp is not None and result.control is not None and tp.spec.target.scope == "node":
             # Cluster-scoped TelemetryProfiles are shared by every node: one node's
@@ -185,7 +197,9 @@ def build(settings: AgentSettings, nvml_module: object | None = None) -> tuple[E
         strict=settings.strict_limits,
         package_max_watts=settings.package_max_watts,
     )
-    config = EngineConfig(node_name=settings.node_name, limits=limits, dry_run=settings.dry_run)
+    config = EngineConfig(
+        node_name=settings.node_name, limits=limits, dry_run=settings.dry_run, reserved_cpus=settings.reserved_cpus
+    )
     return Engine(fs, store, nvml, config, metrics), Telemetry(fs, nvml, metrics)
 
 
@@ -217,6 +231,7 @@ def _run_locked(settings: AgentSettings) -> int:
         failed = {**engine.store.rejected, **report.failed}
         print(json.dumps({"restored": report.restored, "failed": failed}, sort_keys=True))
         return 1 if failed or (not engine.store.empty() and not settings.dry_run) else 0
+    pod_resources: PodResourcesClient | None = None
     if settings.profile:
         source: ProfileSource = FileSource(settings.profile)
         publish: Publisher | None = print_status
@@ -224,11 +239,17 @@ def _run_locked(settings: AgentSettings) -> int:
         from agent.kube import KubeSource
         from joulie.kube.client import build_api_client
 
-        kube = KubeSource(build_api_client(settings.kubeconfig, settings.context), settings.node_name)
+        kube = KubeSource(
+            build_api_client(settings.kubeconfig, settings.context),
+            settings.node_name,
+            pod_profiles=bool(settings.pod_resources_socket),
+        )
+        if settings.pod_resources_socket:
+            pod_resources = PodResourcesClient(settings.pod_resources_socket)
         if not kube.start():
             log.warning("cluster not reachable yet; the watches keep retrying", extra={"ready": kube.ready()[1]})
         source, publish = kube, _kube_publisher(kube, settings.dry_run)
-    runner = Runner(engine, telemetry, source, settings.interval_seconds, publish)
+    runner = Runner(engine, telemetry, source, settings.interval_seconds, publish, pod_resources)
     server = None
     if not settings.once and settings.metrics_port:
         from joulie.probes import ProbeServer
@@ -246,4 +267,6 @@ def _run_locked(settings: AgentSettings) -> int:
         source.stop()
         if server is not None:
             server.stop()
+        if pod_resources is not None:
+            pod_resources.close()
         engine.nvml.stop()

@@ -32,5 +32,12 @@ class AgentSettings(BaseModel):
     )
     strict_limits: bool = False
     package_max_watts: float | None = Field(default=None, gt=0)
+    reserved_cpus: frozenset[int] = Field(
+        default=frozenset(), description="kubelet --reserved-cpus: never touched by any per-core control."
+    )
+    pod_resources_socket: str = Field(
+        default="/var/lib/kubelet/pod-resources/kubelet.sock",
+        description="kubelet PodResources socket for pod power profiles; empty turns them off.",
+    )
     kubeconfig: str | None = None
     context: str | None = None

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 import yaml
 from pydantic import ValidationError
 
-from joulie.api.v1alpha1 import NPP_KIND, TP_KIND, NodePowerProfile, TelemetryProfile
+from joulie.api.v1alpha1 import NPP_KIND, TP_KIND, NodePowerProfile, PowerProfile, PowerProfileSpec, TelemetryProfile
 from joulie.validation import validation_details
 
 
@@ -23,6 +23,10 @@ class Desired:
     invalid: str | None = None
     generation: int | None = None
     name: str | None = None  # NodePowerProfile object name, for status writes
+    pods: list[dict[str, Any]] | None = None
+    """Pods bound to this node (cluster mode only; ``None``: pod power profiles are off)."""
+    power_profiles: dict[str, PowerProfileSpec | str] | None = None
+    """PowerProfile name -> spec, or why it is invalid."""
 
 
 class ProfileSource(Protocol):
@@ -54,6 +58,20 @@ def parse_profile(obj: Any) -> Desired:
             name=meta.get("name"),
         )
     return Desired(profile=profile, generation=generation, name=meta.get("name"))
+
+
+def parse_power_profiles(objs: list[dict[str, Any]]) -> dict[str, PowerProfileSpec | str]:
+    """PowerProfile objects by name: the spec, or why the object does not validate."""
+    out: dict[str, PowerProfileSpec | str] = {}
+    for o in objs:
+        name = (o.get("metadata") or {}).get("name") if isinstance(o, dict) else None
+        if not isinstance(name, str) or not name:
+            continue
+        try:
+            out[name] = PowerProfile.model_validate(o).spec
+        except ValidationError as exc:
+            out[name] = validation_message(exc)
+    return out
 
 
 class FileSource:

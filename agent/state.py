@@ -164,6 +164,64 @@ class OriginalsStore:
         return not any(self._originals.values())
 
 
+POD_CORES_FILE = "agent-pod-cores.json"
+
+
+class HeldCores:
+    """The CPUs under pod power profiles, persisted so a restarted agent does not hand them back blindly.
+
+    After a restart the kubelet may be unreachable for a while (it restarts too, on upgrades);
+    until it answers, these CPUs keep what the previous agent set instead of being reset to the
+    shared pool's settings while their pods may still run.
+    """
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._cpus: frozenset[int] = frozenset()
+        if path is not None:
+            self._cpus = self._load(path)
+
+    @classmethod
+    def in_dir(cls, state_dir: str | Path) -> HeldCores:
+        return cls(Path(state_dir) / POD_CORES_FILE)
+
+    @staticmethod
+    def _load(path: Path) -> frozenset[int]:
+        try:
+            data = json.loads(path.read_text())
+            cpus = data["cpus"]
+            if not isinstance(cpus, list) or not all(isinstance(c, int) and 0 <= c <= 65535 for c in cpus):
+                raise ValueError("cpus must be a list of CPU numbers")
+            return frozenset(cpus)
+        except FileNotFoundError:
+            return frozenset()
+        except (ValueError, KeyError, TypeError) as exc:
+            log.error("pod cores file unreadable, ignored", extra={"path": str(path), "error": str(exc)})
+            return frozenset()
+
+    @property
+    def cpus(self) -> frozenset[int]:
+        return self._cpus
+
+    def save(self, cpus: frozenset[int]) -> None:
+        if cpus == self._cpus:
+            return
+        self._cpus = cpus
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".agent-pod-cores-")
+        try:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(json.dumps({"cpus": sorted(cpus)}) + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
 class StateLocked(ConfigError):
     """Another agent holds the state directory."""
 

@@ -39,7 +39,7 @@ from joulie.core.model import NodeInfo, PodInfo
 from joulie.core.plan import Eligibility, Plan, eligibility
 from joulie.core.selector import LabelSelector
 from joulie.core.store import ClusterStore
-from joulie.core.supply import PASSED, REJECTED_POWER, Verdict, packed_score
+from joulie.core.supply import PASSED, REJECTED_POWER, Verdict, node_supply, packed_score, pod_profile_rule
 
 log = logging.getLogger(__name__)
 
@@ -271,7 +271,7 @@ class ExtenderService:
         body: dict[str, Any] = plan.to_json()
         if not nodes:
             body["assumedPods"] = len(self.assumed)
-            return 200, orjson.dumps(body)
+            return 200, orjson.dumps(self._with_pod_profile_rules(body, plan))
         wanted = list(dict.fromkeys(nodes))
         body["nodes"] = [d.to_json() for n in wanted if (d := plan.decision(n)) is not None]
         skipped = {s["name"]: s for s in body["skipped"]}
@@ -294,7 +294,12 @@ class ExtenderService:
                 body["unmanaged"] = unmanaged[0]
         if unknown:
             body["unknownNodes"] = unknown
-        return 200, orjson.dumps(body)
+        return 200, orjson.dumps(self._with_pod_profile_rules(body, plan))
+
+    def _with_pod_profile_rules(self, body: dict[str, Any], plan: Plan) -> dict[str, Any]:
+        for line in body["nodes"]:  # what each node does with pod power profiles (joulie.core.supply)
+            line["podProfiles"] = pod_profile_rule(node_supply(line["name"], plan, None, self.runtime.selector))
+        return body
 
     def _unmanaged_reason(self, info: NodeInfo) -> str:
         verdict = eligibility(info, self.runtime.selector)

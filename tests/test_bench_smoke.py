@@ -30,3 +30,23 @@ def test_agent_controls_bench_small_scale_runs_and_restores():
     assert out.returncode == 0, out.stdout + out.stderr
     # 8 EPP + 8 scaling_max_freq + 8 C6 disable (170 us > 100 us) + 2 packages + 2 uncore dies
     assert "values written on apply: 28" in out.stdout
+
+
+def test_agent_pod_profiles_bench_small_scale_runs_and_restores():
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "agent_pod_profiles_bench.py"),
+            "--cpus",
+            "16",
+            "--pods",
+            "3",
+            "--repeat",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "3 pods x 4 exclusive CPUs" in out.stdout and "(the verify pass writes 0)" in out.stdout

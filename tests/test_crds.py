@@ -37,7 +37,10 @@ def test_schema_is_structural(filename):
     assert crd["apiVersion"] == "apiextensions.k8s.io/v1"
     assert crd["spec"]["scope"] == "Cluster"
     (version,) = crd["spec"]["versions"]
-    assert version["subresources"] == {"status": {}}
+    if CRD_FILES[filename].status_model is not None:
+        assert version["subresources"] == {"status": {}}
+    else:  # a configuration object (PowerProfile): per-node results live in the NodePowerProfiles
+        assert "subresources" not in version and "status" not in version["schema"]["openAPIV3Schema"]["properties"]
     assert version["additionalPrinterColumns"][-1]["name"] == "Age"
     for path, node in _walk(version["schema"]["openAPIV3Schema"]):
         assert "type" in node or node.get("x-kubernetes-int-or-string") is True, f"{path} has no type"
@@ -90,3 +93,18 @@ def test_models_validate_like_the_schema():
             }
         }
     )
+
+
+def test_power_profile_crd_reuses_the_node_controls_shapes_and_limits_the_name():
+    pp = yaml.safe_load((BASES / "joulie.io_powerprofiles.yaml").read_text())
+    npp = yaml.safe_load((BASES / "joulie.io_nodepowerprofiles.yaml").read_text())
+    (version,) = pp["spec"]["versions"]
+    schema = version["schema"]["openAPIV3Schema"]
+    spec = schema["properties"]["spec"]["properties"]
+    node_cpu = npp["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["cpu"]
+    for name in ("frequency", "governor", "epp", "cstates"):
+        assert spec[name] == node_cpu["properties"][name], f"{name} is the node controls' definition"
+    assert spec["shared"] == {"default": False, "type": "boolean", "description": spec["shared"]["description"]}
+    assert schema["x-kubernetes-validations"][0]["rule"] == "size(self.metadata.name) <= 63"
+    assert pp["spec"]["names"]["shortNames"] == ["pwp"] and pp["spec"]["scope"] == "Cluster"
+    assert [c["name"] for c in version["additionalPrinterColumns"]][:3] == ["Shared", "Governor", "EPP"]

@@ -71,18 +71,27 @@ def model_schema(model: type[BaseModel]) -> dict[str, Any]:
 
 def crd(spec: CrdSpec) -> dict[str, Any]:
     """The CustomResourceDefinition of one resource: structural schema, status subresource, columns."""
-    schema = {
+    properties: dict[str, Any] = {
+        "apiVersion": {"type": "string"},
+        "kind": {"type": "string"},
+        "metadata": {"type": "object"},
+        "spec": model_schema(spec.spec_model),
+    }
+    if spec.status_model is not None:
+        properties["status"] = model_schema(spec.status_model)
+    schema: dict[str, Any] = {
         "type": "object",
         "description": spec.description,
         "required": ["spec"],
-        "properties": {
-            "apiVersion": {"type": "string"},
-            "kind": {"type": "string"},
-            "metadata": {"type": "object"},
-            "spec": model_schema(spec.spec_model),
-            "status": model_schema(spec.status_model),
-        },
+        "properties": properties,
     }
+    if spec.validations:
+        schema["x-kubernetes-validations"] = [dict(v) for v in spec.validations]
+    version: dict[str, Any] = {"name": VERSION, "served": True, "storage": True}
+    if spec.status_model is not None:
+        version["subresources"] = {"status": {}}
+    version["additionalPrinterColumns"] = [c.to_crd() for c in spec.columns]
+    version["schema"] = {"openAPIV3Schema": schema}
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
@@ -98,16 +107,7 @@ def crd(spec: CrdSpec) -> dict[str, Any]:
                 "categories": ["joulie"],
             },
             "scope": spec.scope,
-            "versions": [
-                {
-                    "name": VERSION,
-                    "served": True,
-                    "storage": True,
-                    "subresources": {"status": {}},
-                    "additionalPrinterColumns": [c.to_crd() for c in spec.columns],
-                    "schema": {"openAPIV3Schema": schema},
-                }
-            ],
+            "versions": [version],
         },
     }
 

@@ -8,7 +8,13 @@ Joulie's to judge and passes untouched.
 **Filter**
 - performance pods are rejected from eco and draining nodes;
 - eco pods are rejected from performance nodes;
-- general pods, unmanaged and unknown nodes always pass.
+- general pods, unmanaged and unknown nodes always pass;
+- a pod asking for the ``performance`` pod power profile (``power.joulie.io/performance``, a
+  PowerProfile on its exclusive cores) is filtered and scored as a performance pod, whatever
+  its node selector says (:func:`filter_demand`): an eco node would tune its cores but keep
+  the package under the eco cap, so the profile could not deliver what it names. Unless the
+  node is performance (not eco, not draining), it is refused. Other pod profiles
+  (``balance-performance``, ``balance-power``, ``power``) do not change the pod's class.
 
 Rejections are *unresolvable*: evicting pods (preemption) cannot change a node's
 power profile, so the scheduler should not try it. The pod is retried, and the
@@ -42,7 +48,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from joulie.api.labels import (
     DRAINING_LABEL,
@@ -54,11 +60,13 @@ from joulie.api.labels import (
     DemandClass,
     Profile,
 )
+from joulie.api.v1alpha1 import PERFORMANCE_POD_PROFILE, pod_profile_of, pod_profile_resource
 from joulie.core.plan import Plan
 from joulie.core.selector import LabelSelector
 
 MAX_SCORE = 10
 REASON_PREFIX = "joulie"
+_PERF_POD_PROFILE = pod_profile_resource(PERFORMANCE_POD_PROFILE)
 
 
 class Supply(NamedTuple):
@@ -89,6 +97,45 @@ def node_supply(
     return Supply(profile, labels.get(DRAINING_LABEL) == DRAINING_YES, "labels")  # type: ignore[arg-type]
 
 
+def requested_pod_profiles(spec: Mapping[str, Any]) -> frozenset[str]:
+    """The pod power profiles (``power.joulie.io/<profile>``) any container of a pod spec requests."""
+    out: set[str] = set()
+    for key in ("initContainers", "containers"):
+        items = spec.get(key)
+        for c in items if isinstance(items, list) else ():
+            resources = c.get("resources") if isinstance(c, dict) else None
+            for part in ("requests", "limits"):
+                values = resources.get(part) if isinstance(resources, dict) else None
+                for name in values if isinstance(values, dict) else ():
+                    profile = pod_profile_of(str(name))
+                    if profile is not None:
+                        out.add(profile)
+    return frozenset(out)
+
+
+def filter_demand(demand: DemandClass, pod_profiles: frozenset[str]) -> DemandClass:
+    """The class the filter and the score use: performance when the pod asks for the performance pod profile.
+
+    A pod that also selects eco nodes can then run nowhere; as in classification, performance
+    wins (the contradiction shows as no node passing rather than a pod capped against its ask).
+    """
+    return PERFORMANCE if PERFORMANCE_POD_PROFILE in pod_profiles else demand
+
+
+def pod_profile_rule(supply: Supply | None) -> str:
+    """What a node does with pod power profiles, for ``/plan``."""
+    resource = pod_profile_resource(PERFORMANCE_POD_PROFILE)
+    if supply is None:
+        return f"not managed: pods asking for {resource} are not Joulie's to filter here"
+    if supply.profile == PERFORMANCE:
+        return f"performance node: accepts pods asking for {resource} and every other pod power profile"
+    state = "eco and draining" if supply.draining else "eco (package power-capped)"
+    return (
+        f"{state}: refuses pods asking for {resource} (the eco cap would bound their cores); "
+        "other pod power profiles are applied under the cap"
+    )
+
+
 def rejection(demand: DemandClass, supply: Supply | None) -> str | None:
     """Why ``demand`` may not use a node with ``supply`` (``None`` = it may)."""
     if supply is None or demand == GENERAL:
@@ -98,10 +145,13 @@ def rejection(demand: DemandClass, supply: Supply | None) -> str | None:
         if supply.profile == ECO and supply.draining:
             return (
                 f"{REASON_PREFIX}: node is {where} eco and draining its performance pods; "
-                "performance pods need a performance node"
+                f"performance pods (and the {_PERF_POD_PROFILE} pod profile) need a performance node"
             )
         if supply.profile == ECO:
-            return f"{REASON_PREFIX}: node is {where} eco (power-capped); performance pods need a performance node"
+            return (
+                f"{REASON_PREFIX}: node is {where} eco (power-capped); performance pods (and the "
+                f"{_PERF_POD_PROFILE} pod profile) need a performance node"
+            )
         return None
     if supply.profile == PERFORMANCE:
         return f"{REASON_PREFIX}: node is {where} performance; eco pods run on eco nodes"

@@ -26,12 +26,19 @@ def state_dir(tmp_path: Path) -> Path:
     return tmp_path / "state"
 
 
-def make_engine(root: Path, state_dir: Path, nvml: Any = None, node: str = "n1", **limits: Any) -> Engine:
+def make_engine(
+    root: Path,
+    state_dir: Path,
+    nvml: Any = None,
+    node: str = "n1",
+    reserved_cpus: frozenset[int] = frozenset(),
+    **limits: Any,
+) -> Engine:
     return Engine(
         Sysfs(root),
         OriginalsStore.in_dir(state_dir),
         Nvml(nvml or FakePynvml()),
-        EngineConfig(node_name=node, limits=Limits(**limits)),
+        EngineConfig(node_name=node, limits=Limits(**limits), reserved_cpus=reserved_cpus),
     )
 
 

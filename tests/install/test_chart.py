@@ -119,6 +119,8 @@ def test_every_object_lands_in_the_release_namespace_or_is_cluster_scoped():
         ({"scheduler": {"extender": {"weight": 0}}}, "/scheduler/extender/weight"),
         ({"agent": {"gpu": "on"}}, "/agent/gpu"),
         ({"planner": {"performanceWaitTargetSeconds": -1}}, "/planner/performanceWaitTargetSeconds"),
+        ({"agent": {"podProfiles": {"reservedCpus": "0-1;4"}}}, "/agent/podProfiles/reservedCpus"),
+        ({"agent": {"podProfiles": {"podResourcesPath": "var/lib/kubelet"}}}, "/agent/podProfiles/podResourcesPath"),
     ],
 )
 def test_values_schema_rejects_mistakes_before_anything_renders(bad, where):
@@ -192,10 +194,17 @@ LABELLER_LEASE_RULES = sorted(
     key=lambda r: json.dumps(r, sort_keys=True),
 )
 
-AGENT_RULES = sorted(
+AGENT_BASE_RULES = [
+    _rule(["joulie.io"], ["nodepowerprofiles", "telemetryprofiles"], ["get", "list", "watch"]),
+    _rule(["joulie.io"], ["nodepowerprofiles/status", "telemetryprofiles/status"], ["patch"]),
+]
+AGENT_RULES = sorted(  # with pod power profiles (the default)
     [
-        _rule(["joulie.io"], ["nodepowerprofiles", "telemetryprofiles"], ["get", "list", "watch"]),
-        _rule(["joulie.io"], ["nodepowerprofiles/status", "telemetryprofiles/status"], ["patch"]),
+        *AGENT_BASE_RULES,
+        _rule(["joulie.io"], ["powerprofiles"], ["get", "list", "watch"]),
+        _rule([""], ["pods", "nodes"], ["get", "list", "watch"]),
+        _rule([""], ["nodes/status"], ["patch"]),
+        _rule([""], ["events"], ["create"]),
     ],
     key=lambda r: json.dumps(r, sort_keys=True),
 )
@@ -213,6 +222,8 @@ def test_labeller_rbac_is_exactly_the_least_privilege_set():
 
 def test_agent_rbac_reads_profiles_and_patches_only_their_status():
     assert _rules(render().get("ClusterRole", "joulie-agent")) == AGENT_RULES
+    off = render({"agent": {"podProfiles": {"enabled": False}}}).get("ClusterRole", "joulie-agent")
+    assert _rules(off) == sorted(AGENT_BASE_RULES, key=lambda r: json.dumps(r, sort_keys=True))
 
 
 def test_scheduler_rbac_binds_the_builtin_scheduler_roles_and_its_own_lease():
@@ -408,6 +419,29 @@ def test_the_real_joulie_cli_accepts_the_agent_args():
     args = build_parser().parse_args(container(ds, "agent")["args"])
     assert args.sysfs_root == "/host/sys" and args.state_dir == "/var/lib/joulie"
     assert (args.gpu, args.interval, args.metrics_port) == ("off", 15, 9102)
+    assert args.pod_resources_socket == "/var/lib/kubelet/pod-resources/kubelet.sock"
+    ds = render({"agent": {"podProfiles": {"reservedCpus": "0-1,32-33"}}}).get("DaemonSet", "joulie-agent")
+    from agent.cli import agent_settings
+
+    settings = agent_settings(build_parser().parse_args([*container(ds, "agent")["args"], "--node-name", "n1"]))
+    assert settings.reserved_cpus == frozenset({0, 1, 32, 33})
+    ds = render({"agent": {"podProfiles": {"enabled": False}}}).get("DaemonSet", "joulie-agent")
+    assert build_parser().parse_args(container(ds, "agent")["args"]).pod_resources_socket == ""
+
+
+def test_agent_mounts_the_kubelet_pod_resources_socket_read_only():
+    ds = render().get("DaemonSet", "joulie-agent")
+    pod = ds["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    mounts = {m["name"]: m for m in container(ds, "agent")["volumeMounts"]}
+    assert volumes["pod-resources"]["hostPath"] == {"path": "/var/lib/kubelet/pod-resources", "type": "Directory"}
+    assert mounts["pod-resources"] == {
+        "name": "pod-resources",
+        "mountPath": "/var/lib/kubelet/pod-resources",
+        "readOnly": True,
+    }
+    off = render({"agent": {"podProfiles": {"enabled": False}}}).get("DaemonSet", "joulie-agent")
+    assert "pod-resources" not in {v["name"] for v in off["spec"]["template"]["spec"]["volumes"]}
 
 
 # ---------------------------------------------------------------------------- agent

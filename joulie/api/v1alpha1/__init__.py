@@ -37,12 +37,14 @@ from joulie.api.v1alpha1.nodepowerprofile import (
     NPP_PLURAL,
     ControlName,
     ControlResult,
+    CoreControls,
     CpuCap,
     CpuControlStatus,
     CpuStatus,
     CStateInfo,
     CStates,
     Epp,
+    ExclusiveCores,
     FrequencyInfo,
     FrequencyRange,
     GpuCap,
@@ -53,6 +55,9 @@ from joulie.api.v1alpha1.nodepowerprofile import (
     NodePowerProfileSpec,
     NodePowerProfileStatus,
     PackageStatus,
+    PodCoresResult,
+    PodProfileOffer,
+    PodProfilesStatus,
     PolicyRef,
     PowerReading,
     RaplZoneInfo,
@@ -76,6 +81,19 @@ from joulie.api.v1alpha1.powercappingpolicy import (
     SteeredNode,
     TelemetrySettings,
 )
+from joulie.api.v1alpha1.powerprofile import CRD as _PP_CRD
+from joulie.api.v1alpha1.powerprofile import (
+    PERFORMANCE_POD_PROFILE,
+    POD_PROFILE_DOMAIN,
+    POD_PROFILE_PREFIX,
+    PP_KIND,
+    PP_PLURAL,
+    PowerProfile,
+    PowerProfileSpec,
+    pod_profile_of,
+    pod_profile_resource,
+    resource_name_problem,
+)
 from joulie.api.v1alpha1.telemetryprofile import CRD as _TP_CRD
 from joulie.api.v1alpha1.telemetryprofile import (
     TP_KIND,
@@ -94,7 +112,7 @@ from joulie.api.v1alpha1.telemetryprofile import (
     TelemetryTarget,
 )
 
-CRDS: tuple[CrdSpec, ...] = (_NPP_CRD, _TP_CRD, _PCP_CRD, _FT_CRD)
+CRDS: tuple[CrdSpec, ...] = (_NPP_CRD, _TP_CRD, _PCP_CRD, _FT_CRD, _PP_CRD)
 """Every resource ``joulie crds`` generates, in file order."""
 
 __all__ = [
@@ -110,6 +128,11 @@ __all__ = [
     "NPP_PLURAL",
     "PCP_KIND",
     "PCP_PLURAL",
+    "PERFORMANCE_POD_PROFILE",
+    "POD_PROFILE_DOMAIN",
+    "POD_PROFILE_PREFIX",
+    "PP_KIND",
+    "PP_PLURAL",
     "TP_KIND",
     "TP_PLURAL",
     "VERSION",
@@ -121,6 +144,7 @@ __all__ = [
     "ControlResult",
     "ControlStatus",
     "ControlStatuses",
+    "CoreControls",
     "CpuCap",
     "CpuControl",
     "CpuControlStatus",
@@ -128,6 +152,7 @@ __all__ = [
     "CrdSpec",
     "CustomAlgorithm",
     "Epp",
+    "ExclusiveCores",
     "FacilityTelemetryTemplate",
     "FacilityTelemetryTemplateSpec",
     "FacilityTelemetryTemplateStatus",
@@ -144,10 +169,15 @@ __all__ = [
     "PackageStatus",
     "PerformancePowerRatio",
     "PerformanceSource",
+    "PodCoresResult",
+    "PodProfileOffer",
+    "PodProfilesStatus",
     "PolicyRef",
     "PowerCappingPolicy",
     "PowerCappingPolicySpec",
     "PowerCappingPolicyStatus",
+    "PowerProfile",
+    "PowerProfileSpec",
     "PowerReading",
     "PrinterColumn",
     "RackConstraint",
@@ -168,5 +198,8 @@ __all__ = [
     "condition_column",
     "duration_seconds",
     "npp_name",
+    "pod_profile_of",
+    "pod_profile_resource",
+    "resource_name_problem",
     "set_condition",
 ]

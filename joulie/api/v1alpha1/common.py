@@ -124,10 +124,13 @@ class CrdSpec:
     plural: str
     short_names: tuple[str, ...]
     spec_model: type[BaseModel]
-    status_model: type[BaseModel]
+    status_model: type[BaseModel] | None
+    """``None``: a configuration object with no status subresource (like a StorageClass)."""
     columns: tuple[PrinterColumn, ...]
     description: str
     scope: Literal["Cluster", "Namespaced"] = "Cluster"
+    validations: tuple[dict[str, str], ...] = ()
+    """CEL rules on the whole object (``x-kubernetes-validations`` at the root), e.g. on ``metadata.name``."""
 
     @property
     def filename(self) -> str:

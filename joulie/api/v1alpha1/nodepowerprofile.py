@@ -149,18 +149,16 @@ CONTROL_NAMES: Final = ("governor", "epp", "frequency", "cstates", "uncore")
 """The CPU controls beyond the cap, in the order the agent applies them."""
 
 
-class CpuCap(SpecModel):
-    """CPU settings: the package power cap (watts win) and the controls beyond it; absent = leave the node as it is."""
+class CoreControls(SpecModel):
+    """Per-core settings: frequency range, governor, EPP and C-states; absent = leave the cores as they are.
 
-    package_power_cap_watts: float | None = Field(
-        default=None, ge=1, description="Cap per CPU package (RAPL package zone), in watts."
-    )
-    package_power_cap_pct_of_max: float | None = Field(
-        default=None, ge=1, le=100, description="Cap per package as a percentage of the zone's maximum."
-    )
+    One definition for every place that tunes cores: the whole node (``NodePowerProfile.spec.cpu``)
+    and a pod's exclusive cores (``PowerProfile.spec``).
+    """
+
     frequency: FrequencyRange | None = Field(
         default=None,
-        description="scaling_min_freq/scaling_max_freq of every CPU, clamped to cpuinfo_{min,max}_freq.",
+        description="scaling_min_freq/scaling_max_freq of each CPU it applies to, clamped to cpuinfo_{min,max}_freq.",
     )
     governor: str | None = Field(
         default=None,
@@ -169,10 +167,6 @@ class CpuCap(SpecModel):
     )
     epp: Epp | None = None
     cstates: CStates | None = None
-    uncore: FrequencyRange | None = Field(
-        default=None,
-        description="Intel uncore frequency of every package/die, clamped to initial_{min,max}_freq_khz.",
-    )
 
     @field_validator("epp", mode="before")
     @classmethod
@@ -192,14 +186,12 @@ class CpuCap(SpecModel):
             raise ValueError(f"{value!r} is not an EPP name (lowercase letters and _)")
         return value
 
-    @property
-    def has_cap(self) -> bool:
-        return self.package_power_cap_watts is not None or self.package_power_cap_pct_of_max is not None
-
     def controls(self) -> dict[str, Any]:
-        """The controls beyond the cap that are set, by name, in apply order."""
+        """The controls that are set, by name, in apply order (:data:`CONTROL_NAMES`)."""
         out: dict[str, Any] = {}
         for name in CONTROL_NAMES:
+            if name not in type(self).model_fields:
+                continue
             value = getattr(self, name)
             if value is None or (isinstance(value, FrequencyRange) and value.empty):
                 continue
@@ -207,6 +199,25 @@ class CpuCap(SpecModel):
                 continue
             out[name] = value
         return out
+
+
+class CpuCap(CoreControls):
+    """CPU settings: the package power cap (watts win), the per-core controls and uncore; absent = leave as is."""
+
+    package_power_cap_watts: float | None = Field(
+        default=None, ge=1, description="Cap per CPU package (RAPL package zone), in watts."
+    )
+    package_power_cap_pct_of_max: float | None = Field(
+        default=None, ge=1, le=100, description="Cap per package as a percentage of the zone's maximum."
+    )
+    uncore: FrequencyRange | None = Field(
+        default=None,
+        description="Intel uncore frequency of every package/die, clamped to initial_{min,max}_freq_khz.",
+    )
+
+    @property
+    def has_cap(self) -> bool:
+        return self.package_power_cap_watts is not None or self.package_power_cap_pct_of_max is not None
 
 
 class GpuPowerCap(SpecModel):
@@ -334,6 +345,48 @@ class PowerReading(ApiModel):
     gpu_cap_max_watts: float | None = Field(default=None, ge=0)
 
 
+PodCoresResult = Literal["applied", "refused", "failed"]
+
+
+class ExclusiveCores(ApiModel):
+    """One container's exclusive CPUs (from the kubelet) and the pod power profile they run under."""
+
+    namespace: str
+    pod: str
+    container: str
+    profile: str = Field(description="PowerProfile the container asked for (power.joulie.io/<profile>).")
+    cpus: str = Field(description="Exclusive CPUs as a Linux cpuset list, e.g. 2-3,66-67.")
+    result: PodCoresResult = Field(
+        description="applied; refused (the request is wrong, the cores keep the shared pool's settings); "
+        "failed (a write failed and was rolled back)."
+    )
+    reason: str | None = Field(default=None, description="Why it was refused or failed, e.g. RequestMismatch.")
+    message: str | None = None
+
+
+class PodProfileOffer(ApiModel):
+    """One PowerProfile as this node offers it: advertised as an extended resource, or not and why."""
+
+    name: str
+    resource: str | None = Field(default=None, description="The extended resource, power.joulie.io/<name>.")
+    capacity: int | None = Field(default=None, ge=0, description="Advertised in the node's status capacity.")
+    message: str | None = Field(default=None, description="Why the node cannot honour it.")
+
+
+class PodProfilesStatus(ApiModel):
+    """Which pods hold which cores under which pod power profile, on this node."""
+
+    reserved_cpus: str | None = Field(
+        default=None, alias="reservedCPUs", description="--reserved-cpus: never touched by the agent's controls."
+    )
+    shared_cpus: str | None = Field(
+        default=None, alias="sharedCPUs", description="CPUs following the node's own settings (spec.cpu)."
+    )
+    containers: list[ExclusiveCores] | None = None
+    profiles: list[PodProfileOffer] | None = None
+    summary: str | None = Field(default=None, description="One line for kubectl get -o wide: profile=cpus.")
+
+
 class NodePowerProfileStatus(ApiModel):
     """What the agent applied on the node, and whether it could."""
 
@@ -345,6 +398,9 @@ class NodePowerProfileStatus(ApiModel):
     drift_corrections: int | None = Field(default=None, ge=0, description="Values found reverted and re-applied.")
     capabilities: NodeCapabilities | None = None
     power: PowerReading | None = None
+    pod_profiles: PodProfilesStatus | None = Field(
+        default=None, description="Pod power profiles on exclusive cores (PowerProfile, power.joulie.io/<name>)."
+    )
     conditions: list[Condition] | None = None
 
 
@@ -370,6 +426,9 @@ CRD = CrdSpec(
         condition_column("Applied", "Applied"),
         PrinterColumn("Applied-Cap", "number", ".status.cpu.packagePowerCapWatts", priority=1),
         PrinterColumn("Controls", "string", ".status.cpu.controlsSummary", "Controls beyond the cap", priority=1),
+        PrinterColumn(
+            "Pod-Profiles", "string", ".status.podProfiles.summary", "Exclusive cores by profile", priority=1
+        ),
         AGE_COLUMN,
     ),
     description="Desired power profile of one node: written by the labeller, enforced by the agent.",
