@@ -28,7 +28,6 @@ from joulie import jsonutil
 from joulie.api.labels import DemandClass
 from joulie.core.classify import classify_pod
 from joulie.core.model import pod_requests
-from joulie.core.supply import filter_demand, requested_pod_profiles
 
 
 class BadRequest(ValueError):
@@ -138,8 +137,7 @@ def pod_facts(pod: Mapping[str, Any]) -> PodFacts:
         cpu, gpus = pod_requests(spec) if isinstance(spec, dict) else (0, 0)
     except ArithmeticError:  # absurd quantities (1e999999999): the pod's request is unknown, not an error
         cpu, gpus = 0, 0
-    profiles = requested_pod_profiles(spec) if isinstance(spec, dict) else frozenset()
-    return PodFacts(uid=uid, key=key, demand=filter_demand(classify_pod(pod), profiles), cpu_millis=cpu, gpus=gpus)
+    return PodFacts(uid=uid, key=key, demand=classify_pod(pod), cpu_millis=cpu, gpus=gpus)
 
 
 def parse_args(body: bytes) -> ExtenderArgs:

@@ -126,3 +126,19 @@ def test_unknown_operator_is_general_with_warning(caplog):
 )
 def test_malformed_pods_are_general(pod):
     assert classify_pod(pod) == GEN
+
+
+def test_a_pod_asking_for_the_performance_pod_profile_is_performance_demand_for_the_labeller_too():
+    from joulie.core.store import ClusterStore
+    from tests.builders import pod
+
+    p = pod("wants-cores", demand="general", cpu="4")
+    p["spec"]["containers"][0]["resources"]["limits"] = {"cpu": "4", "power.joulie.io/performance": "4"}
+    p["spec"]["containers"][0]["resources"]["requests"]["power.joulie.io/performance"] = "4"
+    store = ClusterStore()
+    store.replace_pods([p])
+    snap = store.snapshot()
+    assert snap.demand.performance == 1 and snap.demand.performance_pending == 1
+    balanced = pod("balanced", demand="eco", cpu="4")
+    balanced["spec"]["containers"][0]["resources"]["limits"] = {"power.joulie.io/balance-power": "4"}
+    assert classify_pod(balanced) == "eco"  # other pod profiles run under the eco cap

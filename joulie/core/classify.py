@@ -28,6 +28,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from joulie.api.labels import ECO, GENERAL, PERFORMANCE, POWER_PROFILE_LABEL, DemandClass
+from joulie.api.v1alpha1 import PERFORMANCE_POD_PROFILE, pod_profile_of
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +109,37 @@ def classify_spec(spec: Mapping[str, Any]) -> DemandClass:
 
 
 def classify_pod(pod: Mapping[str, Any]) -> DemandClass:
-    """Demand class of a Pod object (API JSON); malformed pods are general."""
+    """Demand class of a Pod object (API JSON); malformed pods are general.
+
+    A pod asking for the performance pod power profile (``power.joulie.io/performance``) is
+    performance demand whatever its node selector says: only a performance node can honour it.
+    """
     spec = pod.get("spec")
-    return classify_spec(spec) if isinstance(spec, dict) else GENERAL
+    if not isinstance(spec, dict):
+        return GENERAL
+    return filter_demand(classify_spec(spec), requested_pod_profiles(spec))
+
+
+def requested_pod_profiles(spec: Mapping[str, Any]) -> frozenset[str]:
+    """The pod power profiles (``power.joulie.io/<profile>``) any container of a pod spec requests."""
+    out: set[str] = set()
+    for key in ("initContainers", "containers"):
+        items = spec.get(key)
+        for c in items if isinstance(items, list) else ():
+            resources = c.get("resources") if isinstance(c, dict) else None
+            for part in ("requests", "limits"):
+                values = resources.get(part) if isinstance(resources, dict) else None
+                for name in values if isinstance(values, dict) else ():
+                    profile = pod_profile_of(str(name))
+                    if profile is not None:
+                        out.add(profile)
+    return frozenset(out)
+
+
+def filter_demand(demand: DemandClass, pod_profiles: frozenset[str]) -> DemandClass:
+    """The class the filter and the score use: performance when the pod asks for the performance pod profile.
+
+    A pod that also selects eco nodes can then run nowhere; as in classification, performance
+    wins (the contradiction shows as no node passing rather than a pod capped against its ask).
+    """
+    return PERFORMANCE if PERFORMANCE_POD_PROFILE in pod_profiles else demand

@@ -11,7 +11,7 @@ Joulie's to judge and passes untouched.
 - general pods, unmanaged and unknown nodes always pass;
 - a pod asking for the ``performance`` pod power profile (``power.joulie.io/performance``, a
   PowerProfile on its exclusive cores) is filtered and scored as a performance pod, whatever
-  its node selector says (:func:`filter_demand`): an eco node would tune its cores but keep
+  its node selector says (:func:`joulie.core.classify.filter_demand`): an eco node would tune its cores but keep
   the package under the eco cap, so the profile could not deliver what it names. Unless the
   node is performance (not eco, not draining), it is refused. Other pod profiles
   (``balance-performance``, ``balance-power``, ``power``) do not change the pod's class.
@@ -48,7 +48,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from joulie.api.labels import (
     DRAINING_LABEL,
@@ -60,7 +60,7 @@ from joulie.api.labels import (
     DemandClass,
     Profile,
 )
-from joulie.api.v1alpha1 import PERFORMANCE_POD_PROFILE, pod_profile_of, pod_profile_resource
+from joulie.api.v1alpha1 import PERFORMANCE_POD_PROFILE, pod_profile_resource
 from joulie.core.plan import Plan
 from joulie.core.selector import LabelSelector
 
@@ -95,31 +95,6 @@ def node_supply(
     if profile not in (PERFORMANCE, ECO):
         return None
     return Supply(profile, labels.get(DRAINING_LABEL) == DRAINING_YES, "labels")  # type: ignore[arg-type]
-
-
-def requested_pod_profiles(spec: Mapping[str, Any]) -> frozenset[str]:
-    """The pod power profiles (``power.joulie.io/<profile>``) any container of a pod spec requests."""
-    out: set[str] = set()
-    for key in ("initContainers", "containers"):
-        items = spec.get(key)
-        for c in items if isinstance(items, list) else ():
-            resources = c.get("resources") if isinstance(c, dict) else None
-            for part in ("requests", "limits"):
-                values = resources.get(part) if isinstance(resources, dict) else None
-                for name in values if isinstance(values, dict) else ():
-                    profile = pod_profile_of(str(name))
-                    if profile is not None:
-                        out.add(profile)
-    return frozenset(out)
-
-
-def filter_demand(demand: DemandClass, pod_profiles: frozenset[str]) -> DemandClass:
-    """The class the filter and the score use: performance when the pod asks for the performance pod profile.
-
-    A pod that also selects eco nodes can then run nowhere; as in classification, performance
-    wins (the contradiction shows as no node passing rather than a pod capped against its ask).
-    """
-    return PERFORMANCE if PERFORMANCE_POD_PROFILE in pod_profiles else demand
 
 
 def pod_profile_rule(supply: Supply | None) -> str:

@@ -8,7 +8,8 @@ from pathlib import Path
 import orjson
 import yaml
 
-from joulie.core.supply import Supply, filter_demand, pod_profile_rule, requested_pod_profiles
+from joulie.core.classify import filter_demand, requested_pod_profiles
+from joulie.core.supply import Supply, pod_profile_rule
 from tests.builders import node, pod
 from tests.extender.conftest import client_of, names_body, runtime_of
 from tests.extender.godecode import scheduler_filter, scheduler_prioritize
