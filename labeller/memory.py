@@ -52,6 +52,8 @@ class InMemoryCluster:
         if current is None or current.spec != obj["spec"]:
             self.generation[name] = self.generation.get(name, 0) + 1
         obj["metadata"]["generation"] = self.generation[name]
+        if current is not None and current.power is not None:
+            obj["status"] = {"power": current.power.to_api()}  # a spec write keeps the status, as the API does
         self.profiles.upsert(obj)
         self.writes += 1
         return obj

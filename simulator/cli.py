@@ -173,6 +173,26 @@ def register(sub: Any) -> None:
         help="simulation step, seconds: scheduling granularity (default %(default)s)",
     )
 
+    g = p.add_argument_group("power budget (a PowerCappingPolicy run J enforces; every run is measured against it)")
+    g.add_argument(
+        "--power-budget-watts",
+        type=float,
+        default=env("JOULIE_SIM_POWER_BUDGET_WATTS", None, float),
+        help="cluster power cap in watts (the policy's powerCapLimit); results report time and energy over it",
+    )
+    g.add_argument(
+        "--rack-size",
+        type=int,
+        default=env("JOULIE_SIM_RACK_SIZE", d.rack_size, int),
+        help="nodes per rack, in name order (label topology.joulie.io/rack); 0: no racks (default %(default)s)",
+    )
+    g.add_argument(
+        "--rack-max-watts",
+        type=float,
+        default=env("JOULIE_SIM_RACK_MAX_WATTS", None, float),
+        help="power limit of every rack in watts (the policy's rackConstraints[].maxPower); needs --rack-size",
+    )
+
     add_cap_flags(p.add_argument_group("caps (what the agent sets)"))
     g = p.add_argument_group("CPU controls beyond the cap (what the agent sets), and the unmanaged baseline")
     g.add_argument(
@@ -246,6 +266,9 @@ def build_scenario(args: argparse.Namespace) -> Any:
             power_aware_scoring=args.power_aware_scoring,
             performance_wait_target_seconds=args.performance_wait_target_seconds,
             node_selector=args.node_selector,
+            power_budget_watts=args.power_budget_watts,
+            rack_size=args.rack_size,
+            rack_max_watts=args.rack_max_watts,
         )
         scenario.specs()  # the runs' planner settings and policy parameters, validated now
         return scenario

@@ -11,6 +11,9 @@ Joulie makes runs through the production objects, wired as in a cluster:
   :class:`labeller.memory.InMemoryCluster`, so labels land back in the store and
   NodePowerProfiles in the profile cache, as a watch would deliver them;
 - the simulated agent reads each node's NodePowerProfile and applies its caps;
+- with a power budget (:mod:`simulator.budget`), the labeller's budget controller runs on a
+  PowerCappingPolicy and the simulated agents report each node's power into its
+  NodePowerProfile status every agent interval, as the node agent does;
 - with the extender configured, placement calls :mod:`joulie.core.supply`; performance
   pods with nowhere to go (no node left by the scheduler's filters or the extender's)
   are marked ``Unschedulable`` in the store, as kube-scheduler marks them, and
@@ -35,16 +38,19 @@ from typing import NamedTuple
 
 import joulie.core.supply as decide
 from joulie.api.labels import DRAINING_LABEL, MANAGED_LABEL, PERFORMANCE, POWER_PROFILE_LABEL
-from joulie.api.v1alpha1 import npp_name
+from joulie.api.v1alpha1 import DEFAULT_RACK_LABEL, npp_name
 from joulie.core.model import NodeInfo, PodInfo
+from joulie.core.plan import PowerGuard
 from joulie.core.power import ParametricModel, PowerCurve, marginal_watts
 from joulie.core.store import ClusterStore
+from labeller.budgets.source import CachedBudgetSource, PolicyCache
 from labeller.config import PlannerConfig
 from labeller.memory import InMemoryCluster
 from labeller.metrics import LabellerMetrics
 from labeller.planner import Planner
 from labeller.profiles import ProfileCache
 from labeller.reconciler import Reconciler
+from simulator.budget import BudgetLedger, BudgetSettings, policy_object, power_reading, rack_id
 from simulator.controls import BASELINE_SETTINGS, Baseline, settings_for
 from simulator.hardware import (
     NodeClass,
@@ -88,6 +94,8 @@ class RunSpec:
     extender_weight: int = 5
     power_aware: bool = False
     """The extender scores by predicted marginal watts (the parametric predictor of each node's class)."""
+    budget: bool = False
+    """The run enforces the scenario's power budget (:class:`EngineConfig.budget`)."""
 
 
 @dataclass(frozen=True)
@@ -101,6 +109,8 @@ class EngineConfig:
     """Resolution of the recorded cluster-power series."""
     baseline: Baseline = Baseline.OS_DEFAULTS
     """How nodes are set before (or without) Joulie: C-states, uncore, EPP (:mod:`simulator.controls`)."""
+    budget: BudgetSettings = field(default_factory=BudgetSettings)
+    """The power budget and racks; every run is measured against it, runs with ``RunSpec.budget`` enforce it."""
 
 
 @dataclass(slots=True)
@@ -323,6 +333,10 @@ class RunResult:
     profile_changes: int = 0
     queue_series: list[QueueSample] = field(default_factory=list)
     """Waiting jobs after every step's scheduling."""
+    budget: dict[str, float] = field(default_factory=dict)
+    """Time and energy over the power budget (:meth:`simulator.budget.BudgetLedger.summary`)."""
+    peak_watts: float = 0.0
+    """Highest cluster power over one step."""
 
 
 class Simulation:
@@ -352,12 +366,28 @@ class Simulation:
             else SimNode(f"node-{i:03d}", n, managed, baseline)
             for i, n in enumerate(fleet)
         ]
+        budget = self.cfg.budget
+        self.rack_of: dict[str, str] = {}
+        if budget.rack_size > 0:
+            for i, node in enumerate(self.nodes):
+                rack = self.rack_of[node.name] = rack_id(i, budget.rack_size)
+                node.info = replace(node.info, labels={**node.info.labels, DEFAULT_RACK_LABEL: rack})
+        racks = sorted(set(self.rack_of.values()))
+        self.ledger = BudgetLedger.for_settings(budget, racks) if budget.enabled else None
         self.by_name = {n.name: n for n in self.nodes}
         self.store = ClusterStore()
         for node in self.nodes:
             self.store.put_node(node.info)
         self.profiles = ProfileCache()
-        self.cluster = InMemoryCluster(self.store, self.profiles)
+        self.enforce_budget = spec.budget and budget.enabled and spec.planner is not None
+        self.policies = PolicyCache()
+        if self.enforce_budget:
+            fleet_max = sum(
+                n.cls.cpu.spec_curve_watts[-1] + n.cls.gpus * (n.cls.gpu.max_limit_watts if n.cls.gpu else 0)
+                for n in self.nodes
+            )
+            self.policies.replace([policy_object(budget, racks, fleet_max)])
+        self.cluster = InMemoryCluster(self.store, self.profiles, policies=self.policies)
         self.reconciler: Reconciler | None = None
         if spec.planner is not None:
             self.reconciler = Reconciler(
@@ -367,7 +397,10 @@ class Simulation:
                 self.cluster,
                 metrics=LabellerMetrics(),  # a private registry: simulated reconciles move no real counter
                 clock=lambda: EPOCH + self.now,
+                budgets=CachedBudgetSource(self.policies) if self.enforce_budget else None,
             )
+        self._rack_pending: dict[str, float] = {}
+        """Predicted watts of pods placed in each limited rack since the agents last reported (not measured yet)."""
         self._supply: dict[str, decide.Supply | None] = {}
         hook = (
             ExtenderHook(
@@ -375,6 +408,9 @@ class Simulation:
                 self.store.cpu_requested_on,
                 spec.extender_weight,
                 power_increase=self._power_increase if spec.power_aware else None,
+                guard_of=self._guard if self.enforce_budget else None,
+                rack_pending=self._rack_pending.get,
+                pod_watts=self._power_increase,
             )
             if spec.extender
             else None
@@ -392,7 +428,28 @@ class Simulation:
         curve = _class_curve(node.cls)
         return marginal_watts(curve, node.busy_millis, node.alloc_millis, pod_millis, pod_gpus)
 
+    def _guard(self, name: str) -> PowerGuard | None:
+        plan = self.reconciler.latest_plan if self.reconciler is not None else None
+        return plan.guards.get(name) if plan is not None else None
+
     # ------------------------------------------------------------ labeller side
+
+    def _report_power(self) -> None:
+        """Every node's agent writes ``status.power`` of its NodePowerProfile (the spec is untouched)."""
+        at = EPOCH + self.now
+        self._rack_pending.clear()  # what was placed so far is in these readings, hence in the next plan
+        for node in self.nodes:
+            observed = self.profiles.get(npp_name(node.name))
+            if observed is None:
+                continue
+            reading = power_reading(node.cls, node.op, at)
+            self.profiles.upsert(
+                {
+                    "metadata": {"name": observed.name, "annotations": dict(observed.annotations)},
+                    "spec": dict(observed.spec or {}),
+                    "status": {"power": reading.to_api()},
+                }
+            )
 
     def _reconcile(self, reason: str) -> None:
         assert self.reconciler is not None
@@ -486,6 +543,12 @@ class Simulation:
         record.start = self.now
         record.node = node.name
         record.start_profile = node.labels.get(POWER_PROFILE_LABEL, "unmanaged")
+        if self.enforce_budget:
+            guard = self._guard(node.name)
+            if guard is not None and guard.rack is not None and guard.rack_headroom_watts is not None:
+                added = self._power_increase(node.name, request.cpu_millis, request.gpus)
+                if added is not None and added != float("inf"):
+                    self._rack_pending[guard.rack] = self._rack_pending.get(guard.rack, 0.0) + added
         node.start(_Running(record, request.uid, request.cpu_millis, request.gpus), record.work_seconds)
 
     # ------------------------------------------------------------ main loop
@@ -519,6 +582,9 @@ class Simulation:
         queue: list[QueueSample] = []
         sample_energy, sample_start = 0.0, 0.0
         end_time = 0.0
+        step_energy = [n.energy_j for n in self.nodes]
+        peak_watts = 0.0
+        last_report = -float("inf")
         while True:
             while next_job < len(jobs) and jobs[next_job].arrival <= self.now:
                 request, record = self._admit(jobs[next_job])
@@ -549,7 +615,23 @@ class Simulation:
                 end_time = max(end_time, t_end)
                 self.store.delete_pod(run.uid)
             running -= len(done)
+            now_energy = [n.energy_j for n in self.nodes]
+            rack_watts: dict[str, float] = {}
+            total_watts = 0.0
+            for node, joules_then, joules_now in zip(self.nodes, step_energy, now_energy):
+                w = (joules_now - joules_then) / step
+                total_watts += w
+                rack = self.rack_of.get(node.name)
+                if rack is not None:
+                    rack_watts[rack] = rack_watts.get(rack, 0.0) + w
+            peak_watts = max(peak_watts, total_watts)
+            if self.ledger is not None:
+                self.ledger.add(total_watts, rack_watts, step)
+            step_energy = now_energy
             self.now = t_next
+            if self.enforce_budget and self.now - last_report >= cfg.budget.agent_interval_seconds - _EPS:
+                self._report_power()
+                last_report = self.now
             if self.now - sample_start >= cfg.sample_seconds - _EPS:
                 total = sum(n.energy_j for n in self.nodes)
                 series.append((self.now, (total - sample_energy) / (self.now - sample_start)))
@@ -582,6 +664,8 @@ class Simulation:
             wall_seconds=time.perf_counter() - started,
             profile_changes=self.profile_changes,
             queue_series=queue,
+            budget=self.ledger.summary() if self.ledger is not None else {},
+            peak_watts=peak_watts,
         )
 
 

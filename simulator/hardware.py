@@ -193,6 +193,10 @@ class Operating:
     watts: float
     cpu_speed: float
     gpu_speed: float
+    package_watts: float = 0.0
+    """What the CPU packages draw together (what RAPL measures and caps)."""
+    gpu_watts: float = 0.0
+    """What the GPUs draw together (what NVML reports)."""
 
 
 def effective_cpu_cap(cpu: CpuModel, cap_watts: float | None, cap_pct: float | None) -> float | None:
@@ -268,11 +272,26 @@ def node_operating(
     settings: NodeSettings = DEFAULT_SETTINGS,
 ) -> Operating:
     """Whole-node draw and speeds; caps are per package / per GPU, already resolved."""
-    cpu_w, cpu_f = cpu_operating(node.cpu, min(busy_cores, node.cpu.cores), cpu_cap, settings)
+    busy = min(busy_cores, node.cpu.cores)
+    cpu_w, cpu_f = cpu_operating(node.cpu, busy, cpu_cap, settings)
+    pkg_w = package_watts(node.cpu, busy, cpu_f, settings)
     if node.gpu is None:
-        return Operating(cpu_w, cpu_f, 1.0)
+        return Operating(cpu_w, cpu_f, 1.0, pkg_w)
     gpu_w, gpu_f = gpu_operating(node.gpu, min(busy_gpus, node.gpus), node.gpus, gpu_cap)
-    return Operating(cpu_w + gpu_w, cpu_f, gpu_f)
+    return Operating(cpu_w + gpu_w, cpu_f, gpu_f, pkg_w, gpu_w)
+
+
+def package_watts(cpu: CpuModel, busy_cores: float, f: float, settings: NodeSettings = DEFAULT_SETTINGS) -> float:
+    """All packages together at relative frequency ``f``: their idle draw, their ``package_share`` of the
+    dynamic power scaled by ``g(f)``, and the settings' extra power (uncore and C-states are in the package)."""
+    load = busy_cores / cpu.cores
+    dynamic = spec_power(cpu.spec_curve_watts, load) - cpu.idle_watts
+    scaled = 1.0 if f >= 1.0 else dynamic_scale(f, cpu.freq_linear_share)
+    return (
+        cpu.sockets * cpu.package_idle_watts
+        + cpu.package_share * dynamic * scaled
+        + settings_watts(cpu, load, settings)
+    )
 
 
 def joules_to_kwh(joules: float) -> float:

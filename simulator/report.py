@@ -117,10 +117,12 @@ def summarize(results: Sequence[RunResult]) -> list[dict[str, Any]]:
                 "unfinished": r.unfinished,
                 "end_hours": r.end_time / 3600.0,
                 "mean_power_kw": r.energy_j / r.end_time / 1000.0 if r.end_time > 0 else math.nan,
+                "peak_power_kw": r.peak_watts / 1000.0,
                 "reconciles": r.reconciles,
                 "feedback_reconciles": r.feedback_reconciles,
                 "profile_changes": r.profile_changes,
                 "wall_seconds": r.wall_seconds,
+                **r.budget,
             }
         )
     return rows
@@ -134,10 +136,21 @@ def _fmt(fmt: str, value: Any) -> str:
     return fmt.format(value)
 
 
+BUDGET_COLUMNS: list[tuple[str, str, str]] = [
+    ("over_budget_seconds", "over budget", "{:.0f}s"),
+    ("over_budget_longest_seconds", "longest over", "{:.0f}s"),
+    ("over_budget_kwh", "over kWh", "{:.2f}"),
+    ("rack_over_budget_seconds", "racks over", "{:.0f}s"),
+    ("rack_over_budget_longest_seconds", "rack longest", "{:.0f}s"),
+]
+"""Shown after the headline when the scenario has a power budget or rack limits."""
+
+
 def table(rows: Sequence[dict[str, Any]]) -> str:
     """A fixed-width text table, one line per run, plus a legend of the run titles."""
-    cells = [[h for _, h, _ in COLUMNS]] + [[_fmt(f, row[k]) for k, _, f in COLUMNS] for row in rows]
-    widths = [max(len(c[i]) for c in cells) for i in range(len(COLUMNS))]
+    columns = COLUMNS[:6] + [c for c in BUDGET_COLUMNS if rows and c[0] in rows[0]] + COLUMNS[6:]
+    cells = [[h for _, h, _ in columns]] + [[_fmt(f, row[k]) for k, _, f in columns] for row in rows]
+    widths = [max(len(c[i]) for c in cells) for i in range(len(columns))]
     lines = ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(line, widths))) for line in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     lines.append("")

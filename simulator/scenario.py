@@ -19,13 +19,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from joulie.api.labels import DEFAULT_NODE_SELECTOR
 from joulie.core.plan import ECO_CAPS, PERFORMANCE_CAPS, CapSettings
 from joulie.core.selector import LabelSelector
 from labeller.config import PlannerConfig
 from labeller.templates import ControlTemplates
+from simulator.budget import BudgetSettings
 from simulator.controls import Baseline
 from simulator.engine import EngineConfig, FleetNode, RunResult, RunSpec, Simulation, quiet_labeller_logs
 from simulator.hardware import CPU_NODE, GPU_NODE, NodeClass
@@ -67,6 +68,12 @@ class Scenario(BaseModel):
     power_aware_scoring: bool = Field(
         default=False, description="Add run P: run J with power-aware scoring (parametric predictor), to compare."
     )
+    power_budget_watts: float | None = Field(default=None, gt=0)
+    """Cluster power cap run J enforces (a PowerCappingPolicy); ``None``: no budget."""
+    rack_size: int = Field(default=0, ge=0)
+    """Nodes per rack in name order (0: no racks)."""
+    rack_max_watts: float | None = Field(default=None, gt=0)
+    """Every rack's power limit (``rackConstraints[].maxPower``); needs ``rack_size``."""
     node_selector: str = DEFAULT_NODE_SELECTOR
     """Managed nodes (matters for a cluster from ``--snapshot``; the generated fleet is all managed)."""
 
@@ -75,6 +82,15 @@ class Scenario(BaseModel):
     def _valid_selector(cls, value: str) -> str:
         LabelSelector.parse(value)
         return value
+
+    @model_validator(mode="after")
+    def _racks_have_a_size(self) -> Scenario:
+        if self.rack_max_watts is not None and self.rack_size <= 0:
+            raise ValueError("rack_max_watts (--rack-max-watts) needs rack_size (--rack-size) > 0")
+        return self
+
+    def budget(self) -> BudgetSettings:
+        return BudgetSettings(self.power_budget_watts, self.rack_size, self.rack_max_watts)
 
     @field_validator("runs")
     @classmethod
@@ -134,6 +150,7 @@ class Scenario(BaseModel):
                 extender=True,
                 feedback=True,
                 extender_weight=self.extender_weight,
+                budget=True,
             ),
         }
         chosen = [all_specs[k] for k in self.runs]
@@ -144,7 +161,10 @@ class Scenario(BaseModel):
 
     def engine(self) -> EngineConfig:
         return EngineConfig(
-            step_seconds=self.step_seconds, interval_seconds=self.interval_seconds, baseline=self.baseline
+            step_seconds=self.step_seconds,
+            interval_seconds=self.interval_seconds,
+            baseline=self.baseline,
+            budget=self.budget(),
         )
 
 

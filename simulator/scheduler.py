@@ -25,9 +25,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import joulie.core.budget as budget_rule
 import joulie.core.power as power_rule
 import joulie.core.supply as decide
 from joulie.api.labels import DemandClass
+from joulie.core.plan import PowerGuard
 
 MAX_NODE_SCORE = 100
 
@@ -117,6 +119,12 @@ class ExtenderHook:
     weight: int = 5
     power_increase: Callable[[str, int, int], float | None] | None = None
     """Power-aware prioritize: predicted watts a pod of (CPU millis, GPUs) adds to the node."""
+    guard_of: Callable[[str], PowerGuard | None] | None = None
+    """A power budget's guard of each node (hot or steered racks, rack power headroom); ``None``: no budget."""
+    rack_pending: Callable[[str], float | None] = lambda _rack: None
+    """Predicted watts already placed in a rack since its headroom was measured."""
+    pod_watts: Callable[[str, int, int], float | None] = lambda _n, _c, _g: None
+    """Predicted watts a pod adds to a node (for rack headroom)."""
 
 
 def least_allocated(alloc: int, free: int, pod: int) -> int:
@@ -145,6 +153,22 @@ class Scheduler:
             self._affinity_cache[key] = ok
         return ok
 
+    @staticmethod
+    def _within_budget(ext: ExtenderHook, pod: PodRequest, name: str) -> bool:
+        """The extender's budget rules (:mod:`joulie.core.budget`): hot or steered racks, rack headroom."""
+        assert ext.guard_of is not None
+        guard = ext.guard_of(name)
+        if guard is None:
+            return True
+        if budget_rule.guard_rejection(pod.demand, guard) is not None:
+            return False
+        if guard.rack is None or guard.rack_headroom_watts is None:
+            return True
+        watts = ext.pod_watts(name, pod.cpu_millis, pod.gpus)
+        if watts == float("inf"):
+            return True
+        return budget_rule.rack_rejection(guard, ext.rack_pending(guard.rack) or 0.0, watts) is None
+
     def place(self, pod: PodRequest, nodes: Sequence[SchedNode]) -> Placement:
         feasible = [
             n
@@ -164,6 +188,10 @@ class Scheduler:
             if outcome.nothing_left:
                 return Placement(None, "extender", "extender filtered out every node")
             names = outcome.passed
+            if ext.guard_of is not None:
+                names = [n for n in names if self._within_budget(ext, pod, n)]
+                if not names:
+                    return Placement(None, "extender", "the power budget filtered out every node")
         if len(names) == 1:
             return Placement(names[0])
         totals = {

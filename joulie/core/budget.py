@@ -55,6 +55,11 @@ class CapRange:
     ceiling: float
 
 
+CAP_BOUND_FRACTION = 0.95
+"""A device drawing at least this share of its cap is held back by it (RAPL and NVML hold a limit
+on average, a little under it)."""
+
+
 @dataclass(frozen=True, slots=True)
 class NodePower:
     """One node as the budget sees it."""
@@ -88,6 +93,20 @@ class NodePower:
     @property
     def measured(self) -> float:
         return self.overhead_watts + self.package_watts + self.gpu_watts
+
+    @property
+    def cap_bound(self) -> bool:
+        """Held back by a cap lower than its ceiling: it draws (nearly) what the cap allows, so what it
+        draws says nothing about what it wants."""
+        if self.packages and self.current_package_cap is not None:
+            cap = min(self.current_package_cap, self.package_caps.ceiling)
+            if cap < self.package_caps.ceiling - 0.5 and self.package_watts >= CAP_BOUND_FRACTION * self.packages * cap:
+                return True
+        if self.gpus and self.current_gpu_cap is not None:
+            cap = min(self.current_gpu_cap, self.gpu_caps.ceiling)
+            if cap < self.gpu_caps.ceiling - 0.5 and self.gpu_watts >= CAP_BOUND_FRACTION * self.gpus * cap:
+                return True
+        return False
 
     def held(self) -> float:
         """What a stale node may draw under the caps it keeps."""
@@ -132,10 +151,39 @@ class Split:
 def want(node: NodePower, margin: float) -> float:
     """What the node should get: measured draw plus ``margin`` (a fraction), within floor..ceiling.
 
-    A node at its ceiling may want more than it shows: ask for the ceiling."""
+    A node held back by its cap may want more than it shows: it asks for its ceiling, and the
+    split shares the budget out among such nodes (water-fill) instead of growing them by ``margin``
+    a reconcile at a time."""
     if not node.fresh:
         return node.held()
+    if node.cap_bound:
+        return node.ceiling
     return min(node.ceiling, max(node.floor, node.measured * (1.0 + margin)))
+
+
+def potential(node: NodePower, share: NodeShare) -> float:
+    """Most the node can draw under the caps of ``share`` (a reservation under ceiling caps is no limit)."""
+    pkg = share.package_cap_watts if share.package_cap_watts is not None else node.package_caps.ceiling
+    gpu = share.gpu_cap_watts if share.gpu_cap_watts is not None else node.gpu_caps.ceiling
+    return (
+        node.overhead_watts
+        + node.packages * min(pkg, node.package_caps.ceiling)
+        + node.gpus * min(gpu, node.gpu_caps.ceiling)
+    )
+
+
+def tighter(a: NodeShare, b: NodeShare) -> NodeShare:
+    """The lower caps of two shares of the same node (device by device), with the reason of the one that binds."""
+
+    def low(x: float | None, y: float | None) -> float | None:
+        return y if x is None else x if y is None else min(x, y)
+
+    pkg, gpu = low(a.package_cap_watts, b.package_cap_watts), low(a.gpu_cap_watts, b.gpu_cap_watts)
+    if (pkg, gpu) == (a.package_cap_watts, a.gpu_cap_watts):
+        return a
+    if (pkg, gpu) == (b.package_cap_watts, b.gpu_cap_watts):
+        return b
+    return NodeShare(a.name, min(a.share_watts, b.share_watts), pkg, gpu, True, f"{a.reason}; {b.reason}")
 
 
 def water_fill(extra: Mapping[str, float], amount: float) -> dict[str, float]:
@@ -336,6 +384,32 @@ def thermal_caps(node: NodePower, stage: ThermalStage) -> bool:
     if stage is ThermalStage.ALL_CAPPED:
         return True
     return stage is ThermalStage.ECO_CAPPED and node.priority is not Priority.PERFORMANCE
+
+
+# ------------------------------------------------------------------ staying under the limit
+
+
+def setpoint(limit: float, margin_percent: float) -> float:
+    """What the split aims at: ``margin_percent`` below the limit, room for load that lands between
+    two reconciles (new pods raise power before the next measurement)."""
+    return limit * (1.0 - margin_percent / 100.0)
+
+
+def next_trim(trim: float, measured: float, target: float, most: float, binding: bool) -> float:
+    """Integral correction of the split: watts taken off the budget because measured power ends above
+    what capped shares add up to (memory, fans and VRs draw more as load grows; caps round down
+    to whole watts but the hardware holds them on average).
+
+    Only an excess under caps that were already binding (``binding``: the last split capped some
+    node) is the split's own error; an excess before any cap took hold is load the next split
+    absorbs anyway. Above ``target`` the whole error is taken off at once; below it, half the gap
+    is given back per reconcile, so a cut no longer needed fades within a few reconciles. Between
+    0 and ``most``.
+    """
+    error = measured - target
+    if error > 0:
+        return min(most, trim + error) if binding else trim
+    return max(0.0, trim + error / 2.0)
 
 
 # ------------------------------------------------------------------ performance per watt

@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -53,7 +53,11 @@ from joulie.core.budget import (
     ThermalStage,
     caps_for,
     next_stage,
+    next_trim,
+    potential,
     ratio_scale,
+    setpoint,
+    tighter,
 )
 from joulie.core.model import NodeInfo
 from joulie.core.plan import BudgetNote, BudgetSummary, CapSettings, NodeDecision, Plan, PowerGuard
@@ -181,6 +185,9 @@ def node_power(
     pkg_min = max(reading.package_cap_min_watts or 0.0, reading.package_floor_watts or 0.0)
     gpu_ceiling = _ceiling(caps.gpu_watts, caps.gpu_pct_of_max, reading.gpu_cap_max_watts) or 0.0
     fresh = now - reading.measured_at.timestamp() <= stale_after and reading.package_watts is not None
+    if reading.node_watts is not None:
+        # the node's own wall power: what the caps do not govern is the rest, measured, not assumed
+        overhead = max(0.0, reading.node_watts - (reading.package_watts or 0.0) - (reading.gpu_watts or 0.0))
     return NodePower(
         decision.name,
         priority,
@@ -332,7 +339,20 @@ def _enforce_one(
     ]
     stale = [n.name for n in nodes if not n.fresh]
     measured = sum(n.measured if n.fresh else n.held() for n in nodes)
-    budget = spec.power_cap_limit
+    target = setpoint(spec.power_cap_limit, spec.margin_percent)
+    prev_trim = previous.trim_watts if previous and previous.trim_watts is not None else 0.0
+    # the error is the split's own only under caps already in force: readings taken after the last
+    # split (the agent applies its profile before it measures) while that split capped some node
+    readings = [f.power.measured_at for n in nodes if n.fresh and (f := inputs.facts.get(n.name)) and f.power]
+    binding = bool(
+        previous
+        and previous.capped_nodes
+        and previous.last_updated is not None
+        and readings
+        and min(readings) >= previous.last_updated + timedelta(seconds=1)  # lastUpdated has whole seconds
+    )
+    trim = next_trim(prev_trim, measured, target, spec.power_cap_limit / 2, binding)
+    budget = target - trim
 
     scale = previous.ratio_scale if previous and previous.ratio_scale is not None else 1.0
     ratio = None
@@ -342,7 +362,7 @@ def _enforce_one(
         ppr = spec.performance_power_ratio
         scale = ratio_scale(scale, ratio, ppr.target_ratio, ppr.tolerance_percentage / 100)
         floor = sum(n.floor if n.fresh else n.held() for n in nodes)
-        budget = floor + scale * max(0.0, spec.power_cap_limit - floor)
+        budget = floor + scale * max(0.0, target - trim - floor)
 
     split = algorithm.split(nodes, budget)
     shares = dict(split.shares)
@@ -353,6 +373,8 @@ def _enforce_one(
         if n.rack is not None:
             rack_nodes.setdefault(n.rack, []).append(n)
     prev_stage = {r.rack_id: ThermalStage(r.stage) for r in (previous.racks or [])} if previous else {}
+    prev_rack_trim = {r.rack_id: r.trim_watts or 0.0 for r in (previous.racks or [])} if previous else {}
+    rack_trim: dict[str, float | None] = {}
     rack_status: list[RackStatus] = []
     rack_stage: dict[str, ThermalStage] = {}
     rack_headroom: dict[str, float | None] = {}
@@ -361,12 +383,15 @@ def _enforce_one(
         members = rack_nodes.get(constraint.rack_id, [])
         power = sum(n.measured if n.fresh else n.held() for n in members)
         if constraint.max_power is not None and members:
-            if sum(shares[n.name].share_watts for n in members) > constraint.max_power:
-                inner = algorithm.split(members, constraint.max_power)
+            aim = setpoint(constraint.max_power, spec.margin_percent)
+            cut = next_trim(prev_rack_trim.get(constraint.rack_id, 0.0), power, aim, constraint.max_power / 2, binding)
+            rack_trim[constraint.rack_id] = cut
+            if sum(potential(n, shares[n.name]) for n in members) > aim - cut:
+                # the caps handed out would let the rack pass its limit: split the rack's limit too
+                inner = algorithm.split(members, aim - cut)
                 for n in members:
-                    if inner.shares[n.name].share_watts < shares[n.name].share_watts:
-                        shares[n.name] = inner.shares[n.name]
-            rack_headroom[constraint.rack_id] = constraint.max_power - power
+                    shares[n.name] = tighter(shares[n.name], inner.shares[n.name])
+            rack_headroom[constraint.rack_id] = aim - power
             rack_limit[constraint.rack_id] = constraint.max_power
         temps = [t for n in members if (t := inputs.inlet_temperature(n.name, now)) is not None]
         temperature = max(temps) if temps else None
@@ -398,7 +423,11 @@ def _enforce_one(
         rack_stage[constraint.rack_id] = stage
         rack_status.append(
             RackStatus(
-                rack_id=constraint.rack_id, power_watts=round(power, 1), temperature=temperature, stage=stage.value
+                rack_id=constraint.rack_id,
+                power_watts=round(power, 1),
+                temperature=temperature,
+                stage=stage.value,
+                trim_watts=round(t, 1) if (t := rack_trim.get(constraint.rack_id)) else None,
             )
         )
 
@@ -492,6 +521,8 @@ def _enforce_one(
         nodes=len(nodes),
         ratio=None if ratio is None or not math.isfinite(ratio) else round(ratio, 4),
         ratio_scale=round(scale, 4) if spec.performance_power_ratio is not None else None,
+        trim_watts=round(trim, 1) if trim > 0 else None,
+        capped_nodes=sum(1 for n in nodes if shares[n.name].capped),
         racks=rack_status or None,
         steered_nodes=[SteeredNode(name=n, until=_utc(t)) for n, t in sorted(steered.items())] or None,
         last_updated=when,

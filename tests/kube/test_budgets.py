@@ -96,7 +96,7 @@ def test_a_budget_below_demand_caps_eco_nodes_spares_performance_and_says_so(
     # performance keeps what it draws (+ margin); the rest fits what the eco caps allow
     assert sum(100 + 2 * c for c in eco_caps) <= 1500 - 2 * 500
     status = eventually(lambda: (s := policy_status(cluster, name)).get("state") and s, what="policy status")
-    assert status["state"] == "OverBudget" and status["budgetWatts"] == 1500
+    assert status["state"] == "OverBudget" and status["budgetWatts"] == 1470  # the split aims 2 % below the limit
     assert status["measuredPowerWatts"] == 2000 and status["headroomWatts"] == -500
     cond = conditions(status)
     assert cond["WithinBudget"]["status"] == "False" and cond["TelemetryFresh"]["status"] == "True"

@@ -343,6 +343,12 @@ class PowerReading(ApiModel):
     gpu_watts: float | None = Field(default=None, ge=0, description="All GPUs together.")
     gpu_cap_min_watts: float | None = Field(default=None, ge=0)
     gpu_cap_max_watts: float | None = Field(default=None, ge=0)
+    node_watts: float | None = Field(
+        default=None,
+        ge=0,
+        description="Wall power of the whole node, where a node-level source reports it (a BMC); "
+        "the budgets then count it instead of packages + GPUs + the policy's nodeOverheadWatts.",
+    )
 
 
 PodCoresResult = Literal["applied", "refused", "failed"]

@@ -95,6 +95,13 @@ class PowerCappingPolicySpec(SpecModel):
     rack_label: str = Field(default=DEFAULT_RACK_LABEL, min_length=1, description="Node label naming its rack.")
     performance_source: PerformanceSource | None = None
     telemetry: TelemetrySettings | None = None
+    margin_percent: float = Field(
+        default=2.0,
+        ge=0,
+        le=50,
+        description="The controller aims this far below powerCapLimit (and each rack's maxPower), so "
+        "load that lands between two reconciles stays under the limit.",
+    )
 
 
 class RackStatus(ApiModel):
@@ -102,6 +109,7 @@ class RackStatus(ApiModel):
     power_watts: float | None = None
     temperature: float | None = None
     stage: int = Field(default=0, ge=0, le=3, description="0 normal, 1 no new work, 2 eco capped, 3 all capped.")
+    trim_watts: float | None = Field(default=None, ge=0, description="Taken off the rack's limit (see the policy's).")
 
 
 class SteeredNode(ApiModel):
@@ -117,8 +125,12 @@ class PowerCappingPolicyStatus(ApiModel):
     shortfall_watts: float | None = None
     state: str | None = Field(default=None, description="WithinBudget, OverBudget, BudgetInsufficient, ...")
     nodes: int | None = Field(default=None, ge=0, description="Nodes the policy governs.")
+    capped_nodes: int | None = Field(default=None, ge=0, description="Nodes whose caps the budget lowered.")
     ratio: float | None = Field(default=None, description="Measured performance per watt.")
     ratio_scale: float | None = Field(default=None, description="Share of the budget above the floors handed out.")
+    trim_watts: float | None = Field(
+        default=None, ge=0, description="Taken off the budget because measured power ended above the shares."
+    )
     racks: list[RackStatus] | None = None
     steered_nodes: list[SteeredNode] | None = None
     last_updated: datetime | None = None
