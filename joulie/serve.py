@@ -15,7 +15,7 @@ import asyncio
 import gc
 import logging
 import math
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -23,11 +23,12 @@ from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 
 from extender.cli import add_http_flags, serve_settings
 from extender.metrics import ExtenderMetrics
+from extender.plan_page import plan_page, prefers_html
 from extender.service import ExtenderService
 from extender.settings import ServeSettings
 from joulie.cliutil import ConfigError, add_kube_flags, add_logging_flags, env
 from joulie.logs import setup_logging
-from joulie.probes import GetServer, ProbeServer, Reply
+from joulie.probes import GetRequest, GetServer, ProbeServer, Reply
 from labeller.cli import add_labeller_run_flags, add_planner_flags, example_snapshot_path, loop_settings, planner_config
 from labeller.config import PlannerConfig
 from labeller.metrics import LabellerMetrics
@@ -66,7 +67,7 @@ def side_servers(
     listening: Callable[[], bool],
 ) -> list[GetServer]:
     """Plain-HTTP listeners beside the extender port: probes and metrics (``--probe-port``), and
-    ``/plan`` on its own bind (``--plan-port``). Readiness there also waits for the extender
+    ``/plan`` with its page (``/``) on its own bind (``--plan-port``). Readiness there also waits for the extender
     port (``listening``): the side ports open first."""
     servers: list[GetServer] = []
     if settings.probe_port:
@@ -86,12 +87,26 @@ def side_servers(
             )
         )
     if settings.plan_port:
+        page = plan_page()
 
-        def plan(query: Mapping[str, list[str]]) -> Reply:
-            status, body = service.plan_view([n for n in query.get("node", []) if n])
-            return Reply(status, body, "application/json")
+        def page_reply(_: GetRequest) -> Reply:
+            return Reply(200, page.body, page.media_type, page.headers)
 
-        servers.append(GetServer(settings.plan_port, {"/plan": plan}, host=settings.plan_host, name="serve-plan"))
+        def plan(request: GetRequest) -> Reply:
+            if prefers_html(request.headers.get("accept")):
+                return page_reply(request)
+            status, body = service.plan_view([n for n in request.query.get("node", []) if n])
+            return Reply(status, body, "application/json", {"Vary": "Accept"})
+
+        servers.append(
+            GetServer(
+                settings.plan_port,
+                {},
+                host=settings.plan_host,
+                name="serve-plan",
+                request_routes={"/plan": plan, "/": page_reply},
+            )
+        )
     return servers
 
 
