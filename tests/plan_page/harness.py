@@ -118,8 +118,8 @@ def fleet_telemetry(plan: Plan) -> tuple[list[dict[str, Any]], dict[str, dict[st
             "headroomWatts": round(total * 1.1) - total,
             "state": "WithinBudget",
             "racks": [
-                {"rackId": "rack-a", "powerWatts": total * 0.55, "temperature": 31.5, "stage": "none"},
-                {"rackId": "rack-b", "powerWatts": total * 0.45, "temperature": 38.0, "stage": "stop-placement"},
+                {"rackId": "rack-a", "powerWatts": round(total * 0.55), "temperature": 31.5, "stage": "none"},
+                {"rackId": "rack-b", "powerWatts": round(total * 0.45), "temperature": 38.0, "stage": "stop-placement"},
             ],
         },
         {

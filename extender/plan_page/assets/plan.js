@@ -498,12 +498,25 @@
 
   // ------------------------------------------------------------------ controls
 
+  function showView() {
+    $("filter-name").value = view.name;
+    $("filter-profile").value = view.profile;
+    $("filter-state").value = view.state;
+    $("interval").value = String(view.every);
+  }
+
   function bindControls() {
     const name = $("filter-name"), profile = $("filter-profile"), state = $("filter-state"), every = $("interval");
-    name.value = view.name;
-    profile.value = view.profile;
-    state.value = view.state;
-    every.value = String(view.every);
+    showView();
+    // A link edited by hand, or Back: the view follows the hash.
+    window.addEventListener("hashchange", () => {
+      readHash();
+      showView();
+      order = null;
+      renderTable();
+      showStatus();
+      schedule();
+    });
     let typing = 0;
     name.addEventListener("input", () => {
       clearTimeout(typing);
