@@ -9,6 +9,7 @@ and exit status 1, as kubectl's are; a usage error is status 2 (argparse's).
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import time
 from collections.abc import Sequence
@@ -182,9 +183,21 @@ def run_top(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def setup_logging() -> None:
+    """Warnings as ``warning: ...`` lines (a cluster without the CRDs, say)."""
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("warning: %(message)s"))
+        root.addHandler(handler)
+        root.setLevel(logging.WARNING)
+
+
+def run(argv: Sequence[str]) -> int:
+    """One command, as ``kubectl joulie ARGV...`` runs it (process-wide logging is :func:`main`'s)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    logging.getLogger("urllib3").setLevel(logging.ERROR)  # retry chatter: the error line says what failed
     try:
         return int(args.run(args))
     except (ConfigError, ValueError, OSError) as exc:
@@ -193,6 +206,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def main() -> int:
+    """The ``kubectl-joulie`` executable."""
+    setup_logging()
+    return run(sys.argv[1:])
 
 
 if __name__ == "__main__":

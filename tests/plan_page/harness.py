@@ -34,6 +34,7 @@ from labeller.memory import InMemoryCluster
 from labeller.planner import Planner
 from labeller.profiles import ProfileCache
 from labeller.reconciler import Reconciler
+from labeller.templates import ControlledDecision, decision_controls
 from tests.builders import node, pod
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,26 +82,38 @@ def cluster_plan(store: ClusterStore, config: PlannerConfig | None = None, now: 
 
 
 @dataclass(frozen=True, slots=True)
-class TelemetryPlan(Plan):
-    """A plan whose JSON carries power budgets and per-node telemetry (the keys of docs/extender.md)."""
+class MeasuredDecision(ControlledDecision):
+    """A node's decision whose JSON carries what the node draws (``/plan`` and ``/plan?node=`` alike)."""
 
-    budgets: tuple[Mapping[str, Any], ...] = ()
-    node_telemetry: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
-    """Node name -> {measuredWatts, budgetShareWatts, inletTempC} (any of them)."""
+    telemetry: Mapping[str, float] = field(default_factory=dict)
+    """{measuredWatts, budgetShareWatts, inletTempC}, any of them."""
 
     def to_json(self) -> dict[str, Any]:
-        out = Plan.to_json(self)  # zero-argument super() does not work in slotted dataclasses
-        out["budgets"] = [dict(b) for b in self.budgets]
-        for n in out["nodes"]:
-            n.update(self.node_telemetry.get(n["name"], {}))
-        return out
+        return {**ControlledDecision.to_json(self), **self.telemetry}
+
+
+@dataclass(frozen=True, slots=True)
+class TelemetryPlan(Plan):
+    """A plan whose JSON carries power budgets (the keys of docs/extender.md)."""
+
+    budgets: tuple[Mapping[str, Any], ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {**Plan.to_json(self), "budgets": [dict(b) for b in self.budgets]}
+
+
+def _init_fields(obj: Any) -> dict[str, Any]:
+    return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj) if f.init}
 
 
 def with_telemetry(
     plan: Plan, budgets: Sequence[Mapping[str, Any]], telemetry: Mapping[str, Mapping[str, float]]
 ) -> TelemetryPlan:
-    own = {f.name: getattr(plan, f.name) for f in dataclasses.fields(plan) if f.init}
-    return TelemetryPlan(**own, budgets=tuple(budgets), node_telemetry=telemetry)
+    nodes = tuple(
+        MeasuredDecision(**{"controls": decision_controls(d), **_init_fields(d)}, telemetry=telemetry.get(d.name, {}))
+        for d in plan.nodes
+    )
+    return TelemetryPlan(**{**_init_fields(plan), "nodes": nodes}, budgets=tuple(budgets))
 
 
 def fleet_telemetry(plan: Plan) -> tuple[list[dict[str, Any]], dict[str, dict[str, float]]]:
@@ -172,7 +185,8 @@ def served(runtime: PlanRuntime) -> Iterator[str]:
     from extender.app import create_app
 
     port = free_port()
-    config = uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, log_config=None, lifespan="on")
+    app = create_app(runtime)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on", access_log=False)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="plan-page-app", daemon=True)
     thread.start()
