@@ -202,3 +202,16 @@ def test_an_asset_that_would_close_its_block_is_refused():
         build_page("<style>/*@plan.css@*/</style><script>/*@plan.js@*/</script>", "", "x = '</script>';")
     with pytest.raises(ValueError, match="must hold"):
         build_page("<html></html>", "", "")
+
+
+def test_every_asset_is_package_data():
+    """A wheel (the image's ``pip install .``) ships exactly what pyproject's package-data lists."""
+    import fnmatch
+    import tomllib
+
+    from tests.plan_page.harness import ROOT
+
+    globs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["extender"]
+    assets = sorted(p.relative_to(ROOT / "extender").as_posix() for p in (ROOT / "extender/plan_page/assets").iterdir())
+    assert assets == ["plan_page/assets/plan.css", "plan_page/assets/plan.html", "plan_page/assets/plan.js"]
+    assert all(any(fnmatch.fnmatch(a, g) for g in globs) for a in assets), (assets, globs)
