@@ -1,9 +1,9 @@
 """What the plan page's tests and benchmark share: plans to serve, a server, and a real browser.
 
 - :func:`cluster_plan`: a real plan (the real planner) of a synthetic cluster of any size;
-- :class:`TelemetryPlan`: that plan with power budgets and per-node telemetry in its JSON,
-  the keys the power-budget and telemetry work adds to ``/plan`` (a test runtime serves it:
-  production code is not changed to fake them);
+- :func:`with_telemetry`: that plan with power budgets (:class:`TelemetryPlan`) and per-node
+  telemetry (:class:`MeasuredDecision`) in its JSON, the keys the power-budget and telemetry
+  work adds to ``/plan`` (a test runtime serves it: production code is not changed to fake them);
 - :class:`PlanRuntime`: a labeller as the extender sees it, whose plan a test can swap;
 - :func:`served`: :func:`extender.app.create_app` under uvicorn on a free loopback port;
 - :func:`chromium`: Debian's Chromium through Debian's chromium-driver (Selenium), or the reason
