@@ -92,7 +92,7 @@ def test_top_sorts_by_measured_power_and_shows_budgets_and_racks(server, capsys)
     budget_part, node_part = out.split("\n\n")
     assert budget_part.splitlines()[0].split() == ["BUDGET", "LIMIT(W)", "MEASURED(W)", "HEADROOM(W)", "STATE"]
     assert budget_part.splitlines()[4].split() == ["row-7", "2000", "2150", "-150", "BudgetInsufficient"]
-    assert "rack rack-b" in budget_part and "38 C, stage stop-placement" in budget_part
+    assert "rack rack-b" in budget_part and "38 C, stage 1 (no new eco/general work)" in budget_part
     lines = node_part.splitlines()
     assert lines[0].split() == ["NAME", "PROFILE", "STATE", "POWER(W)", "CAP(W)", "BUDGET-SHARE(W)", "INLET(C)"]
     measured = [float(line.split()[3]) for line in lines[1:]]

@@ -28,6 +28,8 @@ Json = Mapping[str, Any]
 SortBy = Literal["power", "name", "profile"]
 
 PROFILE_RANK: Final = {"performance": 0, "eco": 1}
+RACK_STAGES: Final = ("normal", "no new eco/general work", "eco capped", "all capped")
+"""A rack's thermal stage (PowerCappingPolicy ``status.racks[].stage``), by number."""
 UNKNOWN: Final = "<unknown>"
 NONE: Final = "<none>"
 
@@ -81,6 +83,14 @@ def timestamp(unix: Any) -> str:
     if not isinstance(unix, int | float):
         return UNKNOWN
     return datetime.fromtimestamp(unix, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def rack_stage(stage: Any) -> str:
+    if stage is None:
+        return NONE
+    if isinstance(stage, int) and not isinstance(stage, bool) and 0 <= stage < len(RACK_STAGES):
+        return f"{stage} ({RACK_STAGES[stage]})"
+    return str(stage)
 
 
 def natural(name: str) -> list[Any]:
@@ -171,7 +181,7 @@ def budgets_text(plan: Json, no_headers: bool = False) -> str:
                         "",
                         number(r.get("powerWatts")),
                         "",
-                        f"{number(r.get('temperature'))} C, stage {r.get('stage') or NONE}",
+                        f"{number(r.get('temperature'))} C, stage {rack_stage(r.get('stage'))}",
                     ]
                 )
     return table(["BUDGET", "LIMIT(W)", "MEASURED(W)", "HEADROOM(W)", "STATE"], rows, no_headers)

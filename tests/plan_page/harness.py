@@ -96,10 +96,11 @@ class MeasuredDecision(ControlledDecision):
 class TelemetryPlan(Plan):
     """A plan whose JSON carries power budgets (the keys of docs/extender.md)."""
 
-    budgets: tuple[Mapping[str, Any], ...] = ()
+    budget_rows: tuple[Mapping[str, Any], ...] = ()
+    """``budgets`` as ``/plan`` shows them (not named ``budgets``: a plan may have a field of that name)."""
 
     def to_json(self) -> dict[str, Any]:
-        return {**Plan.to_json(self), "budgets": [dict(b) for b in self.budgets]}
+        return {**Plan.to_json(self), "budgets": [dict(b) for b in self.budget_rows]}
 
 
 def _init_fields(obj: Any) -> dict[str, Any]:
@@ -113,7 +114,7 @@ def with_telemetry(
         MeasuredDecision(**{"controls": decision_controls(d), **_init_fields(d)}, telemetry=telemetry.get(d.name, {}))
         for d in plan.nodes
     )
-    return TelemetryPlan(**{**_init_fields(plan), "nodes": nodes}, budgets=tuple(budgets))
+    return TelemetryPlan(**{**_init_fields(plan), "nodes": nodes}, budget_rows=tuple(budgets))
 
 
 def fleet_telemetry(plan: Plan) -> tuple[list[dict[str, Any]], dict[str, dict[str, float]]]:
@@ -131,8 +132,8 @@ def fleet_telemetry(plan: Plan) -> tuple[list[dict[str, Any]], dict[str, dict[st
             "headroomWatts": round(total * 1.1) - total,
             "state": "WithinBudget",
             "racks": [
-                {"rackId": "rack-a", "powerWatts": round(total * 0.55), "temperature": 31.5, "stage": "none"},
-                {"rackId": "rack-b", "powerWatts": round(total * 0.45), "temperature": 38.0, "stage": "stop-placement"},
+                {"rackId": "rack-a", "powerWatts": round(total * 0.55), "temperature": 31.5, "stage": 0},
+                {"rackId": "rack-b", "powerWatts": round(total * 0.45), "temperature": 38.0, "stage": 1},
             ],
         },
         {

@@ -287,8 +287,8 @@ def test_budgets_racks_and_node_telemetry_appear_when_the_json_carries_them(driv
         )
         total = sum(t["measuredWatts"] for t in telemetry.values())
         assert racks == [
-            ["rack-a", str(round(total * 0.55)), "31.5", "none"],
-            ["rack-b", str(round(total * 0.45)), "38", "stop-placement"],
+            ["rack-a", str(round(total * 0.55)), "31.5", "0 (normal)"],
+            ["rack-b", str(round(total * 0.45)), "38", "1 (no new eco/general work)"],
         ]
         assert headers(driver)[-4:] == ["Measured (W)", "Budget share (W)", "Inlet (°C)", "Reason"]
         assert text(driver, "measured-total") == f"{total / 1000:.1f} kW over 40 of 40 nodes"

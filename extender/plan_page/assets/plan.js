@@ -9,7 +9,8 @@
 // Power budgets and facility telemetry, optional: each section, column and fact appears only
 // when the JSON carries it, so the page works before and after they exist:
 //   budgets [{name, limitWatts, measuredWatts, headroomWatts, state,
-//             racks [{rackId, powerWatts, temperature, stage}]}]
+//             racks [{rackId, powerWatts, temperature, stage (0 normal, 1 no new eco/general
+//             work, 2 eco capped, 3 all capped)}]}]
 //   per node: measuredWatts, budgetShareWatts, inletTempC.
 //
 // Everything from the cluster is written with textContent, never parsed as markup, and the
@@ -20,6 +21,8 @@
   const $ = (id) => document.getElementById(id);
   const collator = new Intl.Collator(undefined, { numeric: true, sensitivity: "base" });
   const PROFILE_RANK = { performance: 0, eco: 1 };
+  // A rack's thermal stage (PowerCappingPolicy status.racks[].stage).
+  const RACK_STAGES = ["normal", "no new eco/general work", "eco capped", "all capped"];
 
   const COLUMNS = [
     { key: "name", label: "Node", kind: "text" },
@@ -127,6 +130,11 @@
     return parts.join(" ") || "-";
   }
 
+  function rackStage(stage) {
+    if (stage == null) return "";
+    return Number.isInteger(stage) && RACK_STAGES[stage] ? stage + " (" + RACK_STAGES[stage] + ")" : String(stage);
+  }
+
   // A node's reason repeats the policy's first ("policy...; kept (rank 2/7)"): show its own part.
   function nodeReason(reason) {
     const text = String(reason || "");
@@ -224,7 +232,7 @@
         for (const r of racks) {
           const tr = el("tr");
           tr.dataset.rack = r.rackId;
-          tr.append(el("td", r.rackId ?? ""), el("td", num(r.powerWatts), "num"), el("td", num(r.temperature), "num"), el("td", r.stage ?? ""));
+          tr.append(el("td", r.rackId ?? ""), el("td", num(r.powerWatts), "num"), el("td", num(r.temperature), "num"), el("td", rackStage(r.stage)));
           body.append(tr);
         }
         table.append(body);
