@@ -91,7 +91,8 @@ def test_top_sorts_by_measured_power_and_shows_budgets_and_racks(server, capsys)
     assert code == 0 and err == ""
     budget_part, node_part = out.split("\n\n")
     assert budget_part.splitlines()[0].split() == ["BUDGET", "LIMIT(W)", "MEASURED(W)", "HEADROOM(W)", "STATE"]
-    assert budget_part.splitlines()[4].split() == ["row-7", "2000", "2150", "-150", "BudgetInsufficient"]
+    assert budget_part.splitlines()[4].split()[:5] == ["row-7", "2000", "2150", "-150", "BudgetInsufficient:"]
+    assert budget_part.splitlines()[4].endswith("BudgetInsufficient: performance demand alone needs 2150 W")
     assert "rack rack-b" in budget_part and "38 C, stage 1 (no new eco/general work)" in budget_part
     lines = node_part.splitlines()
     assert lines[0].split() == ["NAME", "PROFILE", "STATE", "POWER(W)", "CAP(W)", "BUDGET-SHARE(W)", "INLET(C)"]
@@ -119,6 +120,7 @@ def test_plan_wide_and_why_show_the_node_telemetry(server, capsys):
     code, out, _ = run(capsys, "why", name, "--plan-url", origin)
     t = telemetry[name]
     assert code == 0
+    assert f"; budget facility-cap: {t['budget']['reason']}" in out.splitlines()[1]  # the Because: line
     assert f"  Measured:  {t['measuredWatts']:.0f} W" in out and f"  Inlet:     {t['inletTempC']:g} C" in out
 
 

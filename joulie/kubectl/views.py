@@ -6,7 +6,8 @@ budgets, measured power) show as soon as it sends them:
 
 - top level ``budgets: [{name, limitWatts, measuredWatts, headroomWatts, state, racks:
   [{rackId, powerWatts, temperature, stage}]}]``;
-- per node ``measuredWatts``, ``budgetShareWatts``, ``inletTempC``.
+- per node ``measuredWatts``, ``budgetShareWatts``, ``inletTempC``, and ``budget: {policy, reason,
+  ...}`` (what the budget did to the node, printed after its reason); per budget ``message``.
 
 Their columns appear only when some node carries the key. Tables follow kubectl: upper-case
 headers, columns three spaces apart, ``<none>`` / ``<unknown>`` for empty cells.
@@ -108,11 +109,22 @@ def describe_controls(controls: Any) -> str:
         return " ".join(f"{k}={v}" for k, v in sorted(dict(controls).items()))
 
 
+def budget_note(node: Json) -> str:
+    """What a power budget did to the node (its ``budget`` object), when one governs it."""
+    budget = node.get("budget")
+    if not isinstance(budget, Mapping) or not budget.get("reason"):
+        return ""
+    return f"budget {budget.get('policy')}: {budget.get('reason')}"
+
+
 def node_reason(plan: Json, node: Json) -> str:
-    """The node's own reason: each one starts with the policy's, which the summary already shows."""
+    """The node's own reason (each one starts with the policy's, which the summary already shows),
+    then what a power budget did to it."""
     reason = str(node.get("reason") or "")
     prefix = f"{plan.get('policyReason')}; "
-    return reason[len(prefix) :] if reason.startswith(prefix) else reason
+    own = reason[len(prefix) :] if reason.startswith(prefix) else reason
+    note = budget_note(node)
+    return f"{own}; {note}" if note else own
 
 
 def nodes_of(plan: Json) -> list[Json]:
@@ -170,7 +182,7 @@ def budgets_text(plan: Json, no_headers: bool = False) -> str:
                 number(b.get("limitWatts")),
                 number(b.get("measuredWatts")),
                 number(b.get("headroomWatts")),
-                str(b.get("state") or NONE),
+                str(b.get("state") or NONE) + (f": {b['message']}" if b.get("message") else ""),
             ]
         )
         for r in b.get("racks") or []:

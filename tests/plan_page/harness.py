@@ -85,8 +85,8 @@ def cluster_plan(store: ClusterStore, config: PlannerConfig | None = None, now: 
 class MeasuredDecision(ControlledDecision):
     """A node's decision whose JSON carries what the node draws (``/plan`` and ``/plan?node=`` alike)."""
 
-    telemetry: Mapping[str, float] = field(default_factory=dict)
-    """{measuredWatts, budgetShareWatts, inletTempC}, any of them."""
+    telemetry: Mapping[str, Any] = field(default_factory=dict)
+    """{measuredWatts, budgetShareWatts, inletTempC, budget}, any of them."""
 
     def to_json(self) -> dict[str, Any]:
         return {**ControlledDecision.to_json(self), **self.telemetry}
@@ -108,7 +108,7 @@ def _init_fields(obj: Any) -> dict[str, Any]:
 
 
 def with_telemetry(
-    plan: Plan, budgets: Sequence[Mapping[str, Any]], telemetry: Mapping[str, Mapping[str, float]]
+    plan: Plan, budgets: Sequence[Mapping[str, Any]], telemetry: Mapping[str, Mapping[str, Any]]
 ) -> TelemetryPlan:
     nodes = tuple(
         MeasuredDecision(**{"controls": decision_controls(d), **_init_fields(d)}, telemetry=telemetry.get(d.name, {}))
@@ -117,12 +117,16 @@ def with_telemetry(
     return TelemetryPlan(**{**_init_fields(plan), "nodes": nodes}, budget_rows=tuple(budgets))
 
 
-def fleet_telemetry(plan: Plan) -> tuple[list[dict[str, Any]], dict[str, dict[str, float]]]:
-    """Budgets and per-node figures for ``plan``'s nodes: performance nodes draw more, two racks."""
-    telemetry: dict[str, dict[str, float]] = {}
+def fleet_telemetry(plan: Plan) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+    """Budgets and per-node figures for ``plan``'s nodes: performance nodes draw more, two racks;
+    every third node says what the budget did to it."""
+    telemetry: dict[str, dict[str, Any]] = {}
     for i, d in enumerate(plan.nodes):
         watts = (410.0 if d.profile == "performance" else 180.0) + (i % 10) * 3.5
         telemetry[d.name] = {"measuredWatts": watts, "budgetShareWatts": watts + 40.0, "inletTempC": 22.0 + (i % 5)}
+        if i % 3 == 0:
+            reason = f"share {watts + 40:g} W of facility-cap"
+            telemetry[d.name]["budget"] = {"policy": "facility-cap", "shareWatts": watts + 40, "reason": reason}
     total = sum(t["measuredWatts"] for t in telemetry.values())
     budgets = [
         {
@@ -131,6 +135,7 @@ def fleet_telemetry(plan: Plan) -> tuple[list[dict[str, Any]], dict[str, dict[st
             "measuredWatts": total,
             "headroomWatts": round(total * 1.1) - total,
             "state": "WithinBudget",
+            "nodes": len(plan.nodes),
             "racks": [
                 {"rackId": "rack-a", "powerWatts": round(total * 0.55), "temperature": 31.5, "stage": 0},
                 {"rackId": "rack-b", "powerWatts": round(total * 0.45), "temperature": 38.0, "stage": 1},
@@ -142,6 +147,7 @@ def fleet_telemetry(plan: Plan) -> tuple[list[dict[str, Any]], dict[str, dict[st
             "measuredWatts": 2150,
             "headroomWatts": -150,
             "state": "BudgetInsufficient",
+            "message": "performance demand alone needs 2150 W",
             "racks": [],
         },
     ]

@@ -281,6 +281,7 @@ def test_budgets_racks_and_node_telemetry_appear_when_the_json_carries_them(driv
         card = text(driver, "budget-list")
         assert "WithinBudget" in card and "BudgetInsufficient" in card
         assert "measured 2150 W of 2000 W limit, headroom -150 W" in card
+        assert "performance demand alone needs 2150 W" in card and "over 40 nodes" in card
         racks = js(
             driver,
             "return [...document.querySelectorAll('tr[data-rack]')].map(r => [...r.cells].map(c => c.textContent))",
@@ -301,6 +302,11 @@ def test_budgets_racks_and_node_telemetry_appear_when_the_json_carries_them(driv
         row = js(driver, f"return [...document.querySelector('tr[data-node=\"{top}\"]').cells].map(c => c.textContent)")
         t = telemetry[top]
         assert row[7:10] == [f"{t['measuredWatts']:g}", f"{t['budgetShareWatts']:g}", f"{t['inletTempC']:g}"]
+        governed = next(n for n in sorted(telemetry) if "budget" in telemetry[n])
+        reason = js(driver, f"return document.querySelector('tr[data-node=\"{governed}\"]').cells[10].textContent")
+        assert reason.endswith(
+            f"; budget facility-cap: {telemetry[governed]['budget']['reason']}"
+        )  # what it did, and why
         screenshot(driver, "plan-page-budgets.png")
 
         # the next plan has no budgets and no telemetry: the page drops them on its next refresh

@@ -11,7 +11,9 @@
 //   budgets [{name, limitWatts, measuredWatts, headroomWatts, state,
 //             racks [{rackId, powerWatts, temperature, stage (0 normal, 1 no new eco/general
 //             work, 2 eco capped, 3 all capped)}]}]
-//   per node: measuredWatts, budgetShareWatts, inletTempC.
+//   per node: measuredWatts, budgetShareWatts, inletTempC, and budget {policy, reason, ...}
+//   (what the budget did to the node, shown after its reason);
+//   per budget also: nodes (how many it governs), message.
 //
 // Everything from the cluster is written with textContent, never parsed as markup, and the
 // page's Content-Security-Policy runs only this script: a node or pod name cannot become code.
@@ -35,7 +37,7 @@
     { key: "measuredWatts", label: "Measured (W)", kind: "number", optional: true },
     { key: "budgetShareWatts", label: "Budget share (W)", kind: "number", optional: true },
     { key: "inletTempC", label: "Inlet (°C)", kind: "number", optional: true },
-    { key: "reason", label: "Reason", kind: "text", value: (n) => nodeReason(n.reason), title: (n) => n.reason || "" },
+    { key: "reason", label: "Reason", kind: "text", value: (n) => nodeReason(n), title: (n) => fullReason(n) },
   ];
 
   // ------------------------------------------------------------------ state (kept in the hash)
@@ -135,11 +137,24 @@
     return Number.isInteger(stage) && RACK_STAGES[stage] ? stage + " (" + RACK_STAGES[stage] + ")" : String(stage);
   }
 
+  // What a power budget did to the node, when one governs it.
+  function budgetNote(n) {
+    const b = n.budget;
+    return b && typeof b === "object" && b.reason ? "budget " + (b.policy || "") + ": " + b.reason : "";
+  }
+
   // A node's reason repeats the policy's first ("policy...; kept (rank 2/7)"): show its own part.
-  function nodeReason(reason) {
-    const text = String(reason || "");
+  function nodeReason(n) {
+    const text = String(n.reason || "");
     const prefix = plan && plan.policyReason ? plan.policyReason + "; " : null;
-    return prefix && text.startsWith(prefix) ? text.slice(prefix.length) : text;
+    const own = prefix && text.startsWith(prefix) ? text.slice(prefix.length) : text;
+    const note = budgetNote(n);
+    return note ? own + "; " + note : own;
+  }
+
+  function fullReason(n) {
+    const note = budgetNote(n);
+    return String(n.reason || "") + (note ? "\n" + note : "");
   }
 
   function cellText(col, n) {
@@ -204,10 +219,11 @@
         el(
           "p",
           "measured " + watts(b.measuredWatts) + " of " + watts(b.limitWatts) + " limit, headroom " +
-            watts(b.headroomWatts),
+            watts(b.headroomWatts) + (typeof b.nodes === "number" ? ", over " + plural(b.nodes, "node") : ""),
           "budget-line",
         ),
       );
+      if (b.message) card.append(el("p", b.message, "reason"));
       if (typeof b.limitWatts === "number" && b.limitWatts > 0 && typeof b.measuredWatts === "number") {
         const m = document.createElement("meter");
         m.min = 0;
