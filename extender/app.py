@@ -4,7 +4,9 @@ Routes (each also under the URL prefix, ``/scheduler`` by default, so the
 scheduler's ``urlPrefix`` can point at either):
 
 - ``POST /filter``, ``POST /prioritize``: the kube-scheduler extender verbs;
-- ``GET /plan`` (``?node=NAME`` to narrow): the labeller's latest plan with reasons;
+- ``GET /plan`` (``?node=NAME`` to narrow): the labeller's latest plan with reasons, as JSON; a
+  browser (``Accept`` preferring ``text/html``) gets the live page of :mod:`extender.plan_page`;
+- ``GET /``: that page, wherever ``/plan`` is served;
 - ``GET /healthz``, ``GET /readyz``, ``GET /metrics``.
 
 The extender routes are plain Starlette endpoints on the raw body (no FastAPI
@@ -32,6 +34,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from extender.limits import BodyLimits, BodyTimeout, BodyTooLarge, Busy, InflightBytes, request_body
+from extender.plan_page import plan_page, prefers_html
 from extender.service import ExtenderService, FilterAnswer, LabellerView
 from extender.settings import ServeSettings
 from extender.wire import BadRequest, error_body, parse_args
@@ -60,7 +63,7 @@ def create_app(
 ) -> FastAPI:
     """The app. ``settings`` gives the limits (``url_prefix`` and ``max_body_bytes`` override them);
     ``registry`` is what ``/metrics`` renders (default: the service's metrics registry); without
-    ``plan_route`` ``/plan`` is not served here (it has a port of its own)."""
+    ``plan_route`` neither ``/plan`` nor its page (``/``) is served here (they have a port of their own)."""
     settings = settings or ServeSettings()
     if url_prefix is None:
         url_prefix = settings.url_prefix
@@ -131,9 +134,16 @@ def create_app(
     def do_prioritize(body: bytes) -> tuple[bytes, BackgroundTask | None]:
         return svc.prioritize(parse_args(body)), None
 
+    page = plan_page()
+
+    async def plan_page_route(_: Request) -> Response:
+        return Response(page.body, media_type=page.media_type, headers=dict(page.headers))
+
     async def plan(request: Request) -> Response:
+        if prefers_html(request.headers.get("accept")):
+            return await plan_page_route(request)
         code, body = svc.plan_view([n for n in request.query_params.getlist("node") if n])
-        return Response(body, status_code=code, media_type=JSON)
+        return Response(body, status_code=code, media_type=JSON, headers={"Vary": "Accept"})
 
     async def healthz(_: Request) -> Response:
         ok, why = runtime.healthy()
@@ -149,7 +159,7 @@ def create_app(
     routes = [
         ("/filter", extender_route("filter", do_filter), ["POST"]),
         ("/prioritize", extender_route("prioritize", do_prioritize), ["POST"]),
-        *([("/plan", plan, ["GET"])] if plan_route else []),
+        *([("/plan", plan, ["GET"]), ("/", plan_page_route, ["GET"])] if plan_route else []),
         ("/healthz", healthz, ["GET"]),
         ("/readyz", readyz, ["GET"]),
         ("/metrics", metrics_route, ["GET"]),

@@ -35,6 +35,7 @@ from extender.scoring import ScoreTables, scores_for
 from extender.supply import SupplyIndex
 from extender.wire import BadRequest, ExtenderArgs, PodFacts, filter_reply
 from joulie.api.labels import PERFORMANCE
+from joulie.core.facility import ThermalReadings
 from joulie.core.model import NodeInfo, PodInfo
 from joulie.core.plan import Eligibility, Plan, eligibility
 from joulie.core.selector import LabelSelector
@@ -91,8 +92,13 @@ class ExtenderService:
         assumed_ttl_seconds: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
         power: PowerScores | None = None,
+        thermal: ThermalReadings | None = None,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.runtime = runtime
+        self.thermal = thermal
+        """Inlet temperatures (the facility collectors), shown per node in ``/plan`` as ``inletTempC``."""
+        self.wall_clock = wall_clock
         self.metrics = metrics if metrics is not None else ExtenderMetrics()
         self.assumed = AssumedPods(assumed_ttl_seconds)
         self._index: SupplyIndex | None = None
@@ -271,7 +277,7 @@ class ExtenderService:
         body: dict[str, Any] = plan.to_json()
         if not nodes:
             body["assumedPods"] = len(self.assumed)
-            return 200, orjson.dumps(self._with_pod_profile_rules(body, plan))
+            return 200, orjson.dumps(self._node_extras(body, plan))
         wanted = list(dict.fromkeys(nodes))
         body["nodes"] = [d.to_json() for n in wanted if (d := plan.decision(n)) is not None]
         skipped = {s["name"]: s for s in body["skipped"]}
@@ -294,11 +300,17 @@ class ExtenderService:
                 body["unmanaged"] = unmanaged[0]
         if unknown:
             body["unknownNodes"] = unknown
-        return 200, orjson.dumps(self._with_pod_profile_rules(body, plan))
+        return 200, orjson.dumps(self._node_extras(body, plan))
 
-    def _with_pod_profile_rules(self, body: dict[str, Any], plan: Plan) -> dict[str, Any]:
-        for line in body["nodes"]:  # what each node does with pod power profiles (joulie.core.supply)
+    def _node_extras(self, body: dict[str, Any], plan: Plan) -> dict[str, Any]:
+        """What each node does with pod power profiles (:mod:`joulie.core.supply`), and its fresh inlet
+        temperature when the facility collectors read one."""
+        now = self.wall_clock()
+        for line in body["nodes"]:
             line["podProfiles"] = pod_profile_rule(node_supply(line["name"], plan, None, self.runtime.selector))
+            reading = self.thermal.inlet_temperature(line["name"], now) if self.thermal is not None else None
+            if reading is not None:
+                line["inletTempC"] = round(reading.value, 1)
         return body
 
     def _unmanaged_reason(self, info: NodeInfo) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
 
@@ -30,10 +30,23 @@ class Reply:
     status: int
     body: bytes
     content_type: str = TEXT
+    headers: Mapping[str, str] = field(default_factory=dict)
+    """Sent besides ``Content-Type`` and ``Content-Length``."""
 
 
 Route = Callable[[Mapping[str, list[str]]], Reply]
 """A GET handler: the query parameters in, the reply out."""
+
+
+@dataclass(frozen=True, slots=True)
+class GetRequest:
+    query: Mapping[str, list[str]]
+    headers: Mapping[str, str]
+    """Request headers by lower-case name (a repeated header: its values joined by ``, ``)."""
+
+
+RequestRoute = Callable[[GetRequest], Reply]
+"""A GET handler that also reads the request headers (content negotiation on ``Accept``)."""
 
 
 def _process_metrics() -> bytes:
@@ -62,10 +75,18 @@ def probe_routes(
 
 
 class GetServer:
-    """A threading HTTP server answering GET ``routes`` (404 for anything else)."""
+    """A threading HTTP server answering GET ``routes`` and ``request_routes`` (404 for anything else)."""
 
-    def __init__(self, port: int, routes: Mapping[str, Route], host: str = "0.0.0.0", name: str = "http") -> None:
-        table = dict(routes)
+    def __init__(
+        self,
+        port: int,
+        routes: Mapping[str, Route],
+        host: str = "0.0.0.0",
+        name: str = "http",
+        request_routes: Mapping[str, RequestRoute] | None = None,
+    ) -> None:
+        table: dict[str, RequestRoute] = {path: _query_only(route) for path, route in routes.items()}
+        table.update(request_routes or {})
 
         class Handler(BaseHTTPRequestHandler):
             timeout = READ_TIMEOUT_SECONDS
@@ -76,8 +97,12 @@ class GetServer:
                 if route is None:
                     self._send(Reply(404, b"not found\n"))
                     return
+                headers: dict[str, str] = {}
+                for key, value in self.headers.items():
+                    key = key.lower()
+                    headers[key] = f"{headers[key]}, {value}" if key in headers else value
                 try:
-                    reply = route(parse_qs(query))
+                    reply = route(GetRequest(parse_qs(query), headers))
                 except Exception:
                     log.exception("GET %s failed", path)
                     reply = Reply(500, b"internal error; see the joulie log\n")
@@ -87,6 +112,8 @@ class GetServer:
                 self.send_response(reply.status)
                 self.send_header("Content-Type", reply.content_type)
                 self.send_header("Content-Length", str(len(reply.body)))
+                for key, value in reply.headers.items():
+                    self.send_header(key, value)
                 self.end_headers()
                 self.wfile.write(reply.body)
 
@@ -107,6 +134,10 @@ class GetServer:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def _query_only(route: Route) -> RequestRoute:
+    return lambda request: route(request.query)
 
 
 class ProbeServer(GetServer):

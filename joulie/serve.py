@@ -15,7 +15,7 @@ import asyncio
 import gc
 import logging
 import math
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -23,13 +23,14 @@ from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 
 from extender.cli import add_http_flags, add_power_flags, serve_settings
 from extender.metrics import ExtenderMetrics
+from extender.plan_page import plan_page, prefers_html
 from extender.power import PowerScores
 from extender.service import ExtenderService
 from extender.settings import PowerSettings, ServeSettings
 from joulie.cliutil import ConfigError, add_kube_flags, add_logging_flags, env
 from joulie.facility.settings import FacilitySettings, add_facility_flags, facility_settings
 from joulie.logs import setup_logging
-from joulie.probes import GetServer, ProbeServer, Reply
+from joulie.probes import GetRequest, GetServer, ProbeServer, Reply
 from labeller.cli import add_labeller_run_flags, add_planner_flags, example_snapshot_path, loop_settings, planner_config
 from labeller.config import PlannerConfig
 from labeller.metrics import LabellerMetrics
@@ -72,7 +73,7 @@ def side_servers(
     listening: Callable[[], bool],
 ) -> list[GetServer]:
     """Plain-HTTP listeners beside the extender port: probes and metrics (``--probe-port``), and
-    ``/plan`` on its own bind (``--plan-port``). Readiness there also waits for the extender
+    ``/plan`` with its page (``/``) on its own bind (``--plan-port``). Readiness there also waits for the extender
     port (``listening``): the side ports open first."""
     servers: list[GetServer] = []
     if settings.probe_port:
@@ -92,12 +93,26 @@ def side_servers(
             )
         )
     if settings.plan_port:
+        page = plan_page()
 
-        def plan(query: Mapping[str, list[str]]) -> Reply:
-            status, body = service.plan_view([n for n in query.get("node", []) if n])
-            return Reply(status, body, "application/json")
+        def page_reply(_: GetRequest) -> Reply:
+            return Reply(200, page.body, page.media_type, page.headers)
 
-        servers.append(GetServer(settings.plan_port, {"/plan": plan}, host=settings.plan_host, name="serve-plan"))
+        def plan(request: GetRequest) -> Reply:
+            if prefers_html(request.headers.get("accept")):
+                return page_reply(request)
+            status, body = service.plan_view([n for n in request.query.get("node", []) if n])
+            return Reply(status, body, "application/json", {"Vary": "Accept"})
+
+        servers.append(
+            GetServer(
+                settings.plan_port,
+                {},
+                host=settings.plan_host,
+                name="serve-plan",
+                request_routes={"/plan": plan, "/": page_reply},
+            )
+        )
     return servers
 
 
@@ -186,7 +201,11 @@ def run_serve(
             usage=usage,
         )
     service = ExtenderService(
-        runtime, ExtenderMetrics(registry), assumed_ttl_seconds=settings.assumed_ttl_seconds, power=power
+        runtime,
+        ExtenderMetrics(registry),
+        assumed_ttl_seconds=settings.assumed_ttl_seconds,
+        power=power,
+        thermal=facility.collector if facility is not None else None,
     )
     server: uvicorn.Server | None = None
     servers = side_servers(settings, runtime, service, registry, lambda: server is not None and server.started)

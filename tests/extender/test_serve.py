@@ -73,6 +73,9 @@ def test_serve_example_answers_the_captured_request_then_stops_cleanly(served, f
     assert scheduler_filter(True, ["node-a", "node-b"], status, body).feasible == ["node-a", "node-b"]
     status, body = request(port, "GET", "/plan?node=worker-01")
     assert status == 200 and json.loads(body)["nodes"][0]["name"] == "worker-01"
+    for path in ("/", "/joulie/"):  # the plan page, for browsers
+        status, body = request(port, "GET", path)
+        assert status == 200 and body.startswith(b"<!doctype html>")
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(15) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal once drained
     logs = proc.stderr.read().decode().splitlines()

@@ -129,6 +129,9 @@ def test_a_hot_rack_takes_no_new_eco_work_then_is_capped_and_clears_below_the_ma
         hot_bmc.set(33.5)  # type: ignore[attr-defined]
         first = eventually(lambda: (r := rack_status(cluster, policy)).get("stage", 0) >= 1 and r, 30, 0.1, "stage 1")
         assert first["temperature"] == 33.5
+        _, raw = call(port, "GET", "/plan?node=rk-c")
+        line = json.loads(raw)["nodes"][0]
+        assert line["inletTempC"] == 33.5 and line["budget"]["policy"] == policy  # what the page and plugin show
         assert eco_nodes == ["rk-c", "rk-d"]  # the static partition keeps rk-a and rk-b performance
         # (the status is written during the reconcile, the extender serves its plan right after)
         eventually(lambda: feasible(port, eco_pod) == [], 10, 0.05, "no new eco work in the hot rack, nor elsewhere")

@@ -22,12 +22,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def get(port: int, path: str, context: ssl.SSLContext | None = None, timeout: float = 5.0) -> tuple[int, bytes]:
+def get(
+    port: int,
+    path: str,
+    context: ssl.SSLContext | None = None,
+    timeout: float = 5.0,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, bytes]:
     conn_cls = http.client.HTTPSConnection if context is not None else http.client.HTTPConnection
     kwargs = {"context": context} if context is not None else {}
     conn = conn_cls("127.0.0.1", port, timeout=timeout, **kwargs)  # type: ignore[arg-type]
     try:
-        conn.request("GET", path)
+        conn.request("GET", path, headers=headers or {})
         r = conn.getresponse()
         return r.status, r.read()
     finally:

@@ -12,6 +12,7 @@ import pytest
 from tests.security.certs import make_pki
 from tests.security.serving import ROOT, free_port, get, post, serve
 
+BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 BODY = json.dumps(
     {"Pod": {"metadata": {"name": "p", "namespace": "default"}}, "Nodes": None, "NodeNames": ["worker-01"]}
 ).encode()
@@ -51,12 +52,26 @@ def test_only_a_client_certificate_from_the_ca_reaches_the_extender(tmp_path):
         assert b"joulie_extender_requests_total" in get(probe, "/metrics")[1]
         assert get(probe, "/plan")[0] == 404  # the probe port does not expose node names
         assert get(port, "/plan", scheduler)[0] == 200  # /plan rides with the extender's authentication
+        # so does its page: only certificate holders see it, and never on the probe port
+        for path, headers in (("/", None), ("/plan", BROWSER)):
+            status, page = get(port, path, scheduler, headers=headers)
+            assert status == 200 and page.startswith(b"<!doctype html>")
+            assert get(probe, path, headers=headers)[0] == 404
+            with pytest.raises((ssl.SSLError, ConnectionResetError, BrokenPipeError)):
+                get(port, path, client_context(pki), headers=headers)
 
 
 def test_plan_can_move_to_its_own_loopback_port(tmp_path):
     plan = free_port()
     with serve("--plan-port", str(plan)) as (_proc, port):
         assert get(port, "/plan")[0] == 404
+        # the page moves with /plan: off the extender port, onto the loopback plan port
+        for path in ("/", "/scheduler/"):
+            assert get(port, path, headers=BROWSER)[0] == 404
+        assert get(port, "/plan", headers=BROWSER)[0] == 404
+        for path in ("/", "/plan"):
+            status, page = get(plan, path, headers=BROWSER)
+            assert status == 200 and page.startswith(b"<!doctype html>")
         status, body = get(plan, "/plan?node=worker-01&node=nope")
         assert status == 200 and [n["name"] for n in json.loads(body)["nodes"]] == ["worker-01"]
         assert json.loads(body)["unknownNodes"] == ["nope"]

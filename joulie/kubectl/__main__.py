@@ -1,0 +1,5 @@
+import sys
+
+from joulie.kubectl.cli import main
+
+sys.exit(main())
