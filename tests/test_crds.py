@@ -108,3 +108,29 @@ def test_power_profile_crd_reuses_the_node_controls_shapes_and_limits_the_name()
     assert schema["x-kubernetes-validations"][0]["rule"] == "size(self.metadata.name) <= 63"
     assert pp["spec"]["names"]["shortNames"] == ["pwp"] and pp["spec"]["scope"] == "Cluster"
     assert [c["name"] for c in version["additionalPrinterColumns"]][:3] == ["Shared", "Governor", "EPP"]
+
+
+def test_power_capping_policy_crd_and_the_sample():
+    import jsonschema
+
+    from joulie.api.v1alpha1 import PowerCappingPolicy
+
+    pcp = yaml.safe_load((BASES / "joulie.io_powercappingpolicies.yaml").read_text())
+    assert pcp["spec"]["scope"] == "Cluster" and pcp["spec"]["names"]["shortNames"] == ["pcp"]
+    version = pcp["spec"]["versions"][0]
+    assert [c["name"] for c in version["additionalPrinterColumns"]][:4] == ["Limit", "Measured", "Headroom", "State"]
+    assert version["subresources"] == {"status": {}}
+    schema = version["schema"]["openAPIV3Schema"]
+    assert schema["properties"]["spec"]["required"] == ["powerCapLimit"]
+    sample = yaml.safe_load((Path(__file__).parents[1] / "config/samples/powercappingpolicy.yaml").read_text())
+    validator = jsonschema.Draft4Validator(schema)  # OpenAPI v3.0: boolean exclusiveMinimum, as in draft 4
+    validator.validate(sample)  # the API server's view (structural schema)
+    PowerCappingPolicy.model_validate(sample)  # and the labeller's
+    for bad in (
+        {"powerCapLimit": 0},
+        {"rackConstraints": [{"rackId": "r"}]},
+        {"powerCapLimit": 1, "marginPercent": 80},
+        {"powerCapLimit": 1, "rackConstraints": [{"rackId": "r", "maxPower": -5}]},
+    ):
+        with pytest.raises(jsonschema.ValidationError):
+            validator.validate({**sample, "spec": bad})

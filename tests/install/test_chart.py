@@ -178,6 +178,8 @@ LABELLER_RULES = sorted(
         _rule(["events.k8s.io"], ["events"], ["create", "patch"]),
         _rule(["joulie.io"], ["nodepowerprofiles"], ["get", "list", "watch", "create", "update", "patch", "delete"]),
         _rule(["joulie.io"], ["telemetryprofiles"], ["get", "list", "watch"]),
+        _rule(["joulie.io"], ["powercappingpolicies"], ["get", "list", "watch"]),
+        _rule(["joulie.io"], ["powercappingpolicies/status"], ["patch"]),
         _rule(["joulie.io"], ["facilitytelemetrytemplates"], ["get", "list", "watch"]),
         _rule(["joulie.io"], ["facilitytelemetrytemplates/status"], ["patch"]),
     ],
@@ -723,3 +725,15 @@ def test_values_schema_rejects_bad_profile_controls(bad, where):
     with pytest.raises(helm_python.HelmValuesError) as info:
         render(bad)
     assert where in str(info.value)
+
+
+def test_budget_policies_render_as_valid_power_capping_policies():
+    import jsonschema
+
+    assert not render().of_kind("PowerCappingPolicy")
+    spec = {"powerCapLimit": 40000, "rackConstraints": [{"rackId": "rack-a", "maxPower": 8000, "maxTemperature": 32}]}
+    r = render({"budgets": {"policies": [{"name": "cluster-budget", "spec": spec}]}})
+    pcp = r.get("PowerCappingPolicy", "cluster-budget")
+    assert pcp["spec"] == spec and "namespace" not in pcp["metadata"]  # cluster-scoped
+    crd = yaml.safe_load((ROOT / "config/crd/bases/joulie.io_powercappingpolicies.yaml").read_text())
+    jsonschema.Draft4Validator(crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]).validate(pcp)
