@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
+import orjson
+
 from joulie.api.v1alpha1 import PerformanceSource
 from joulie.facility.errors import FailureKind, FetchError
 from joulie.facility.http import JsonClient, number
@@ -35,7 +37,21 @@ def fetch_figure(client: JsonClient, source: PerformanceSource) -> float:
         if not source.query:
             raise FetchError(FailureKind.CONFIG, "performanceSource.query is required for type prometheus")
         url = f"{source.endpoint.rstrip('/')}/api/v1/query?{urlencode({'query': source.query})}"
-        return _prometheus_value(client.json("GET", url, timeout=source.timeout_seconds), source.query)
+        status, raw = client.request("GET", url, timeout=source.timeout_seconds)
+        if status in (400, 422):  # Prometheus refused the query: its own words, not an HTTP code
+            try:
+                error = orjson.loads(raw).get("error")
+            except (orjson.JSONDecodeError, AttributeError):
+                error = None
+            if error:
+                raise FetchError(FailureKind.CONFIG, f"query {source.query!r} failed: {error}")
+        if not 200 <= status < 300:
+            raise FetchError(FailureKind.HTTP, f"GET {url}: HTTP {status}")
+        try:
+            doc = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise FetchError(FailureKind.PAYLOAD, f"GET {url}: not JSON") from None
+        return _prometheus_value(doc, source.query)
     doc = client.json("GET", source.endpoint, timeout=source.timeout_seconds)
     return _field(doc, source.field, source.endpoint)
 
