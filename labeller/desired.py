@@ -17,6 +17,7 @@ from joulie.api.v1alpha1 import (
     PolicyRef,
     npp_name,
 )
+from joulie.core.model import timestamp
 from joulie.core.plan import CapSettings, FeedbackHold, NodeDecision
 from labeller.templates import NO_CONTROLS, CpuControls, decision_controls
 
@@ -83,15 +84,7 @@ def _rfc3339_micro(ts: float) -> str:
 
 def parse_time(value: Any) -> float | None:
     """Unix time of an RFC 3339 annotation value; ``None`` when absent or malformed."""
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.timestamp()
+    return timestamp(value)
 
 
 def hold_annotations(hold: FeedbackHold | None) -> dict[str, str]:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +11,7 @@ from pydantic import ValidationError
 from joulie import jsonutil
 from joulie.api.v1alpha1 import PowerReading
 from joulie.core.plan import FeedbackHold
+from labeller.cache import NamedCache
 from labeller.desired import SINCE_ANNOTATION, parse_hold, parse_time
 
 
@@ -71,36 +71,8 @@ def _power(status: Any) -> PowerReading | None:
         return None  # a reading the budgets cannot trust counts as no reading (stale)
 
 
-class ProfileCache:
+class ProfileCache(NamedCache[ObservedProfile]):
     """Observed NodePowerProfiles, keyed by object name; thread-safe."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._items: dict[str, ObservedProfile] = {}
-        self.version = 0
-
-    def upsert(self, obj: Mapping[str, Any]) -> None:
-        self.put(ObservedProfile.from_api(obj))
-
-    def put(self, observed: ObservedProfile) -> None:
-        with self._lock:
-            self._items[observed.name] = observed
-            self.version += 1
-
-    def delete(self, name: str) -> None:
-        with self._lock:
-            if self._items.pop(name, None) is not None:
-                self.version += 1
-
-    def replace(self, objs: Iterable[Mapping[str, Any]]) -> None:
-        fresh = {o.name: o for o in map(ObservedProfile.from_api, objs)}
-        with self._lock:
-            self._items = fresh
-            self.version += 1
-
-    def get(self, name: str) -> ObservedProfile | None:
-        return self._items.get(name)
-
-    def items(self) -> list[ObservedProfile]:
-        with self._lock:
-            return list(self._items.values())
+        super().__init__(ObservedProfile.from_api)

@@ -108,15 +108,19 @@ class NodePower:
                 return True
         return False
 
-    def held(self) -> float:
-        """What a stale node may draw under the caps it keeps."""
-        pkg = self.current_package_cap if self.current_package_cap is not None else self.package_caps.ceiling
-        gpu = self.current_gpu_cap if self.current_gpu_cap is not None else self.gpu_caps.ceiling
+    def draw_under(self, package_cap: float | None, gpu_cap: float | None) -> float:
+        """Most the node can draw under these caps (per device; ``None``: its ceiling)."""
+        pkg = package_cap if package_cap is not None else self.package_caps.ceiling
+        gpu = gpu_cap if gpu_cap is not None else self.gpu_caps.ceiling
         return (
             self.overhead_watts
             + self.packages * min(pkg, self.package_caps.ceiling)
             + self.gpus * min(gpu, self.gpu_caps.ceiling)
         )
+
+    def held(self) -> float:
+        """What a stale node may draw under the caps it keeps."""
+        return self.draw_under(self.current_package_cap, self.current_gpu_cap)
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,13 +167,7 @@ def want(node: NodePower, margin: float) -> float:
 
 def potential(node: NodePower, share: NodeShare) -> float:
     """Most the node can draw under the caps of ``share`` (a reservation under ceiling caps is no limit)."""
-    pkg = share.package_cap_watts if share.package_cap_watts is not None else node.package_caps.ceiling
-    gpu = share.gpu_cap_watts if share.gpu_cap_watts is not None else node.gpu_caps.ceiling
-    return (
-        node.overhead_watts
-        + node.packages * min(pkg, node.package_caps.ceiling)
-        + node.gpus * min(gpu, node.gpu_caps.ceiling)
-    )
+    return node.draw_under(share.package_cap_watts, share.gpu_cap_watts)
 
 
 def tighter(a: NodeShare, b: NodeShare) -> NodeShare:

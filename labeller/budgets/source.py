@@ -4,11 +4,11 @@ only reads them."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Protocol
+from collections.abc import Callable, Mapping
+from typing import Protocol
 
 from labeller.budgets.controller import PerformanceFigure, PolicyView
+from labeller.cache import NamedCache
 
 
 class BudgetSource(Protocol):
@@ -19,37 +19,11 @@ class BudgetSource(Protocol):
     def performance(self, now: float) -> Mapping[str, PerformanceFigure]: ...
 
 
-class PolicyCache:
+class PolicyCache(NamedCache[PolicyView]):
     """Observed PowerCappingPolicies by name (fed by a watch or a snapshot); thread-safe."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._items: dict[str, PolicyView] = {}
-        self.version = 0
-
-    def upsert(self, obj: Mapping[str, Any]) -> None:
-        view = PolicyView.from_api(obj)
-        with self._lock:
-            self._items[view.name] = view
-            self.version += 1
-
-    def delete(self, name: str) -> None:
-        with self._lock:
-            if self._items.pop(name, None) is not None:
-                self.version += 1
-
-    def replace(self, objs: Iterable[Mapping[str, Any]]) -> None:
-        fresh = {v.name: v for v in map(PolicyView.from_api, objs)}
-        with self._lock:
-            self._items = fresh
-            self.version += 1
-
-    def get(self, name: str) -> PolicyView | None:
-        return self._items.get(name)
-
-    def items(self) -> list[PolicyView]:
-        with self._lock:
-            return list(self._items.values())
+        super().__init__(PolicyView.from_api)
 
 
 class CachedBudgetSource:
