@@ -207,15 +207,17 @@ def node_power(
 
 def _lower(caps: CapSettings, share: NodeShare, node: NodePower) -> CapSettings:
     """``caps`` with the budget's caps where they are lower (watts replace a percentage)."""
-    cpu = caps.cpu_watts
-    pct = caps.cpu_pct_of_max
+    cpu, pct = caps.cpu_watts, caps.cpu_pct_of_max
+    gpu, gpu_pct = caps.gpu_watts, caps.gpu_pct_of_max
+    lowered = False
     if share.package_cap_watts is not None and node.packages and share.package_cap_watts < node.package_caps.ceiling:
-        cpu, pct = share.package_cap_watts, None
-    gpu = caps.gpu_watts
-    gpu_pct = caps.gpu_pct_of_max
+        cpu, pct, lowered = max(1.0, share.package_cap_watts), None, True
     if share.gpu_cap_watts is not None and node.gpus and share.gpu_cap_watts < node.gpu_caps.ceiling:
-        gpu, gpu_pct = share.gpu_cap_watts, None
-    return CapSettings(cpu_watts=cpu, cpu_pct_of_max=pct, gpu_watts=gpu, gpu_pct_of_max=gpu_pct)
+        gpu, gpu_pct, lowered = max(1.0, share.gpu_cap_watts), None, True
+    if not lowered:
+        return caps  # most nodes, most of the time: nothing to build
+    # values checked above (whole watts >= 1, percentages from validated caps): no re-validation
+    return CapSettings.model_construct(cpu_watts=cpu, cpu_pct_of_max=pct, gpu_watts=gpu, gpu_pct_of_max=gpu_pct)
 
 
 def _held(decision: NodeDecision, facts: NodeFacts | None) -> CapSettings:
@@ -306,15 +308,20 @@ def enforce(plan: Plan, inputs: BudgetInputs, now: float) -> BudgetOutcome:
     guards: dict[str, PowerGuard] = {}
     for decision in plan.nodes:
         out = decision
-        for result in results.values():
-            if decision.name in result.caps:
-                out = replace(out, caps=result.caps[decision.name])
-            if decision.name in result.notes:
-                note = result.notes[decision.name]
-                reason = out.reason + f"; budget {note.policy}: {note.reason}"
-                out = replace(out, budget=note, reason=reason)
-            if decision.name in result.guards:
-                guards[decision.name] = result.guards[decision.name]
+        for result in results.values():  # a node is governed by one policy at most
+            name = decision.name
+            note = result.notes.get(name)
+            if note is not None:
+                out = replace(
+                    out,
+                    caps=result.caps.get(name, out.caps),
+                    budget=note,
+                    reason=f"{out.reason}; budget {note.policy}: {note.reason}",
+                )
+            elif name in result.caps:
+                out = replace(out, caps=result.caps[name])
+            if name in result.guards:
+                guards[name] = result.guards[name]
         new_nodes.append(out)
     new_plan = replace(plan, nodes=tuple(new_nodes), budgets=tuple(summaries), guards=guards)
     return BudgetOutcome(new_plan, statuses, tuple(events))
