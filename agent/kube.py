@@ -200,6 +200,7 @@ class KubeSource:
                     self.power_profiles.upsert,
                     self.power_profiles.delete,
                     name=PP_PLURAL,
+                    absent_ok=True,  # no PowerProfile CRD (yet): no pod profiles, not a failing agent
                     **common,
                 ),
                 Informer(

@@ -86,6 +86,8 @@ class Informer:
         backoff_max: float = 30.0,
         connect_timeout: float = 5.0,
         count_error: ErrorCounter = _no_count,
+        absent_ok: bool = False,
+        absent_recheck_seconds: float = 60.0,
     ) -> None:
         self.api = api
         self.path = path
@@ -100,6 +102,11 @@ class Informer:
         self.backoff_max = backoff_max
         self.connect_timeout = connect_timeout
         self.count_error = count_error
+        self.absent_ok = absent_ok
+        """A 404 on the list means the kind is not served (its CRD is not installed, e.g. after a
+        ``helm upgrade``, which never adds CRDs): the cache is empty, not failing."""
+        self.absent_recheck_seconds = absent_recheck_seconds
+        self.absent = False
         self.resource_version: str | None = None
         self.lists = 0
         """Completed lists (the first one, then every relist)."""
@@ -162,6 +169,25 @@ class Informer:
                 if events == 0 and time.monotonic() - started < 1.0:
                     # A server that ends empty watches at once must not make us spin.
                     self._stop.wait(self.backoff_initial)
+            except ApiError as exc:
+                if not (self.absent_ok and need_list and exc.status == 404):
+                    if self._stop.is_set():
+                        break
+                    failures = self._failed(exc, failures)
+                    need_list = True
+                    continue
+                if not self.absent:
+                    log.warning(
+                        "%s is not served by the API server (its CRD is not installed): treated as empty, "
+                        "checked again every %.0fs",
+                        self.name,
+                        self.absent_recheck_seconds,
+                    )
+                self.absent = True
+                self.on_replace(())
+                self.last_error = None
+                self._synced.set()
+                self._stop.wait(self.absent_recheck_seconds)
             except Gone:
                 log.info("resourceVersion %s of %s expired (410); relisting", self.resource_version, self.name)
                 self.count_error(f"watch-{self.name}-gone")
@@ -170,13 +196,17 @@ class Informer:
             except Exception as exc:  # noqa: BLE001 - the informer must outlive any failure
                 if self._stop.is_set():
                     break
-                self.last_error = f"{self.name}: {exc}"
-                self.count_error(f"watch-{self.name}")
-                delay = backoff_delay(failures, self.backoff_initial, self.backoff_max)
-                failures += 1
-                log.warning("list/watch of %s failed (%s); retrying in %.1fs", self.name, exc, delay)
+                failures = self._failed(exc, failures)
                 need_list = True
-                self._stop.wait(delay)
+
+    def _failed(self, exc: BaseException, failures: int) -> int:
+        """Record a failed list or watch and wait out the backoff; returns the new failure count."""
+        self.last_error = f"{self.name}: {exc}"
+        self.count_error(f"watch-{self.name}")
+        delay = backoff_delay(failures, self.backoff_initial, self.backoff_max)
+        log.warning("list/watch of %s failed (%s); retrying in %.1fs", self.name, exc, delay)
+        self._stop.wait(delay)
+        return failures + 1
 
     def _list(self) -> None:
         pages = _Pages(self)
@@ -185,6 +215,7 @@ class Informer:
             raise RuntimeError(f"the replace handler of {self.name} did not consume the whole list")
         self.resource_version = pages.resource_version
         self.lists += 1
+        self.absent = False
         self.last_error = None
         self._synced.set()
         log.info("listed %s: %d objects at resourceVersion %s", self.name, pages.count, self.resource_version)

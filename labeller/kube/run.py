@@ -158,6 +158,7 @@ class KubeRuntime:
                 self._upsert_policy,
                 self._delete_policy,
                 name=PCP_PLURAL,
+                absent_ok=True,  # a cluster upgraded with `helm upgrade` may not have the CRD yet
                 **common,
             ),
         ]

@@ -196,3 +196,21 @@ def test_two_policies_selecting_the_same_node_are_an_error_on_both(cluster: Clus
         eventually(lambda m=mine: any(e["reason"] == "OverlappingPolicies" for e in cluster.events(m)))
     # neither moved a cap: the planner's caps stand
     assert sorted(cap(cluster, n) for n in NODES) == [ECO_CAP, ECO_CAP, PERF_CAP, PERF_CAP]
+
+
+def test_a_cluster_without_the_policy_crd_still_plans_and_says_why(kmock_cluster, caplog) -> None:
+    """`helm upgrade` never installs new CRDs: the labeller must not stall on the missing kind."""
+    import logging
+
+    caplog.set_level(logging.WARNING)
+    kmock_cluster.emulator.resources.pop("joulie.io/v1alpha1/powercappingpolicies", None)
+    for n in NODES:
+        kmock_cluster.add_node(node(n))
+    rt = runtime(kmock_cluster)
+    rt.start()
+    try:
+        eventually(lambda: rt.ready()[0], 10, 0.05, "ready without the PowerCappingPolicy CRD")
+        eventually(lambda: all(kmock_cluster.npp(n) for n in NODES), what="a profile per node")
+        assert rt.informers[3].absent and "powercappingpolicies is not served" in caplog.text
+    finally:
+        rt.stop()
