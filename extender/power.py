@@ -155,7 +155,6 @@ class PowerScores:
         self._measured: tuple[int, _Static, float, Floats] | None = None
         self._layout = _Layout(_Static([], []), np.zeros(0))
         self._nodes: Mapping[str, NodeInfo] = {}
-        self._default_curves: dict[int, PowerCurve] = {}
         self._rows_memo: tuple[Sequence[str], _Layout, Ints] | None = None
         self._reply_memo: tuple[tuple[object, ...], list[int]] | None = None
 
@@ -164,11 +163,7 @@ class PowerScores:
         facility = self.facility.node(name) if self.facility is not None else None
         if facility is not None:
             return fresh_curve(facility, now)
-        gpus = node.gpu_allocatable if node is not None else 0
-        c = self._default_curves.get(gpus)
-        if c is None:
-            c = self._default_curves[gpus] = self.default_model.curve(gpus)
-        return c
+        return self.default_model.curve(node.gpu_allocatable if node is not None else 0)
 
     # ------------------------------------------------------------ state
 

@@ -15,71 +15,69 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 
+from extender.scoring import ScoreTables
 from extender.wire import PodFacts
 from joulie.core.budget import headroom_factor, rack_rejection
 from joulie.core.model import NodeInfo
 from joulie.core.plan import PowerGuard
 from joulie.core.power import ParametricModel, PowerCurve, marginal_watts
-from joulie.core.store import ClusterStore
 
 CurveOf = Callable[[str, NodeInfo | None, float], PowerCurve | None]
 
 
 class RackRoom:
-    """Per-request view of the limited racks: what was placed there since the last measurement."""
+    """Per-request view of the limited racks: what was placed there since the last measurement.
+
+    Nodes and their requested CPU come from the extender's score tables (refreshed once per
+    store version), so a request builds no snapshot of its own."""
 
     def __init__(
         self,
         guards: Mapping[str, PowerGuard],
-        store: ClusterStore,
+        tables: ScoreTables,
         assumed: Mapping[str, int],
         curve_of: CurveOf,
         now: float,
     ) -> None:
         self.guards = guards
+        self.tables = tables
+        self.assumed = assumed
         self.curve_of = curve_of
         self.now = now
-        snap = store.snapshot()
-        self.nodes = snap.nodes
-        self.requested = snap.cpu_requested_millis
-        self.assumed = assumed
         self.pending: dict[str, float] = {}
         """Predicted watts of the assumed pods per rack."""
         for name, millis in assumed.items():
-            guard = guards.get(name)
-            if guard is None or guard.rack is None or guard.rack_headroom_watts is None:
-                continue
-            w = self._watts(name, self.requested.get(name, 0), millis, 0)
-            if w is not None and w != float("inf"):
-                self.pending[guard.rack] = self.pending.get(guard.rack, 0.0) + w
+            guard = self._limited(name)
+            if guard is not None and guard.rack is not None:
+                w = self._watts(name, tables.requested(name), millis, 0)
+                if w is not None and w != float("inf"):
+                    self.pending[guard.rack] = self.pending.get(guard.rack, 0.0) + w
+
+    def _limited(self, name: str) -> PowerGuard | None:
+        guard = self.guards.get(name)
+        return guard if guard is not None and guard.rack is not None and guard.rack_headroom_watts is not None else None
 
     def _watts(self, name: str, used: int, pod_millis: int, pod_gpus: int) -> float | None:
-        node = self.nodes.get(name)
+        node = self.tables.node(name)
         if node is None:
             return None
-        return marginal_watts(
-            self.curve_of(name, node, self.now), used, node.cpu_allocatable_millis, pod_millis, pod_gpus
-        )
+        return marginal_watts(self.curve_of(name, node, self.now), used, node.cpu_allocatable_millis, pod_millis, pod_gpus)
 
     def pod_watts(self, name: str, pod: PodFacts) -> float | None:
-        used = self.requested.get(name, 0) + self.assumed.get(name, 0)
+        used = self.tables.requested(name) + self.assumed.get(name, 0)
         return self._watts(name, used, pod.cpu_millis, pod.gpus)
 
     def rejection(self, name: str, pod: PodFacts) -> str | None:
-        guard = self.guards.get(name)
-        if guard is None or guard.rack is None or guard.rack_headroom_watts is None:
+        guard = self._limited(name)
+        if guard is None:
             return None
-        watts = self.pod_watts(name, pod)
-        if watts == float("inf"):
-            return None  # the pod does not fit the node's CPU at all: the scheduler says so itself
-        return rack_rejection(guard, self.pending.get(guard.rack, 0.0), watts)
+        return rack_rejection(guard, self.pending.get(guard.rack or "", 0.0), self.pod_watts(name, pod))
 
     def factor(self, name: str, pod: PodFacts) -> float:
-        guard = self.guards.get(name)
-        if guard is None or guard.rack is None or guard.rack_headroom_watts is None:
+        guard = self._limited(name)
+        if guard is None:
             return 1.0
-        watts = self.pod_watts(name, pod)
-        return headroom_factor(guard, self.pending.get(guard.rack, 0.0), None if watts == float("inf") else watts)
+        return headroom_factor(guard, self.pending.get(guard.rack or "", 0.0), self.pod_watts(name, pod))
 
 
 class RackLimits:
@@ -92,19 +90,14 @@ class RackLimits:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.model = model if model is not None else ParametricModel()
-        self._curves: dict[int, PowerCurve] = {}
         self.curve_of = curve_of if curve_of is not None else self._default_curve
         self.clock = clock
 
     def _default_curve(self, _name: str, node: NodeInfo | None, _now: float) -> PowerCurve:
-        gpus = node.gpu_allocatable if node is not None else 0
-        c = self._curves.get(gpus)
-        if c is None:
-            c = self._curves[gpus] = self.model.curve(gpus)
-        return c
+        return self.model.curve(node.gpu_allocatable if node is not None else 0)
 
-    def room(self, guards: Mapping[str, PowerGuard], store: ClusterStore, assumed: Mapping[str, int]) -> RackRoom:
-        return RackRoom(guards, store, assumed, self.curve_of, self.clock())
+    def room(self, guards: Mapping[str, PowerGuard], tables: ScoreTables, assumed: Mapping[str, int]) -> RackRoom:
+        return RackRoom(guards, tables, assumed, self.curve_of, self.clock())
 
     def filter(
         self,

@@ -193,8 +193,9 @@ class ExtenderService:
         unresolvable = dict(compress(zip(names, reasons), map(operator.is_not, reasons, repeat(None))))
         tally = Counter(map(itemgetter(1), complete))  # Verdict.decision
         if idx.rack_limited and idx.plan is not None and passed:
+            self.scores.refresh(idx, self.runtime.store)  # nodes and requested CPU, once per store version
             room = self.racks.room(
-                idx.plan.guards, self.runtime.store, self.assumed.cpu_by_node(self._settled, exclude=args.pod.uid)
+                idx.plan.guards, self.scores, self.assumed.cpu_by_node(self._settled, exclude=args.pod.uid)
             )
             passed, dropped = self.racks.filter(room, args.pod, names, passed)
             if dropped:
@@ -254,7 +255,7 @@ class ExtenderService:
         else:
             scores = scores_for(args.names, boards.table(idx, store, pod.demand, p), assumed, slow)
         if idx.rack_limited and idx.plan is not None:
-            scores = self.racks.adjust(self.racks.room(idx.plan.guards, store, assumed), pod, args.names, scores)
+            scores = self.racks.adjust(self.racks.room(idx.plan.guards, boards, assumed), pod, args.names, scores)
         if scores and p > 0 and self._pending(pod) is not None:
             # only pods the cluster shows pending: forged uids must not fill the table or skew fills
             best = scores.index(max(scores))  # first of the best on ties

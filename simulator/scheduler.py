@@ -165,8 +165,6 @@ class Scheduler:
         if guard.rack is None or guard.rack_headroom_watts is None:
             return True
         watts = ext.pod_watts(name, pod.cpu_millis, pod.gpus)
-        if watts == float("inf"):
-            return True
         return budget_rule.rack_rejection(guard, ext.rack_pending(guard.rack) or 0.0, watts) is None
 
     def place(self, pod: PodRequest, nodes: Sequence[SchedNode]) -> Placement:

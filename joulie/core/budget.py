@@ -461,9 +461,12 @@ def rack_room(guard: PowerGuard | None, pending_watts: float) -> float | None:
 
 
 def rack_rejection(guard: PowerGuard | None, pending_watts: float, pod_watts: float | None) -> str | None:
-    """Why the pod does not fit under its rack's power limit (``None``: it does, or nothing is known)."""
+    """Why the pod does not fit under its rack's power limit (``None``: it does, or nothing is known).
+
+    ``pod_watts`` infinite (the pod overcommits the node's CPU) is no power question: the
+    scheduler's own resource fit refuses that node."""
     room = rack_room(guard, pending_watts)
-    if room is None or pod_watts is None or pod_watts <= room:
+    if room is None or pod_watts is None or math.isinf(pod_watts) or pod_watts <= room:
         return None
     assert guard is not None
     return (
@@ -485,6 +488,6 @@ def headroom_factor(guard: PowerGuard | None, pending_watts: float, pod_watts: f
     room = rack_room(guard, pending_watts)
     if room is None or guard is None or not guard.rack_limit_watts:
         return 1.0
-    left = room - (pod_watts or 0.0)
+    left = room - (pod_watts if pod_watts is not None and not math.isinf(pod_watts) else 0.0)
     roomy = ROOMY_FRACTION * guard.rack_limit_watts
     return 0.5 + 0.5 * max(0.0, min(1.0, left / roomy))

@@ -24,6 +24,7 @@ cheapest node.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Sequence
@@ -87,8 +88,12 @@ class ParametricModel:
         if not 0 <= self.gpu_idle_watts <= self.gpu_busy_watts:
             raise ValueError("need 0 <= gpuIdleWatts <= gpuBusyWatts")
 
+    @functools.lru_cache(maxsize=256)  # noqa: B019 - a few models live for the process: one curve object per class
     def curve(self, gpus: int = 0) -> PowerCurve:
-        """The node's curve; a node with ``gpus`` idle GPUs draws their idle power at every load."""
+        """The node's curve; a node with ``gpus`` idle GPUs draws their idle power at every load.
+
+        Cached: every node of one hardware class shares one curve object (the power-aware
+        score lays out each distinct curve once)."""
         idle = self.gpu_idle_watts * gpus
         extra = self.gpu_busy_watts - self.gpu_idle_watts if gpus else 0.0
         return PowerCurve(tuple(w + idle for w in self.curve_watts), extra)
