@@ -6,7 +6,6 @@ and the extender's answers to kube-scheduler (decoded as the scheduler decodes t
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,8 @@ from tests.extender.godecode import scheduler_filter
 from tests.extender.test_serve_cluster import call, serve, stop
 from tests.facility.servers import SushyStatic, write_mockup
 from tests.facility.test_facility_kube import NS, template
-from tests.kube.conftest import MERGE, NPP, Cluster, _free_port, eventually
+from tests.kube.conftest import Cluster, _free_port, eventually
+from tests.kube.helpers import create_policy, report_power
 
 NODES = ["rk-a", "rk-b", "rk-c", "rk-d"]
 
@@ -55,18 +55,6 @@ def hot_bmc(tmp_path: Path):
     server.close()
 
 
-def report(cluster: Cluster, name: str, package_watts: float) -> None:
-    power = {
-        "measuredAt": datetime.now(UTC).isoformat(),
-        "packages": 2,
-        "packageWatts": package_watts,
-        "packageCapMinWatts": 27.0,
-        "packageCapMaxWatts": 270.0,
-        "packageFloorWatts": 40.0,
-    }
-    cluster.req("PATCH", f"{NPP}/node-{name}/status", {"status": {"power": power}}, MERGE)
-
-
 def rack_status(cluster: Cluster, policy: str) -> dict[str, Any]:
     racks = (cluster.req("GET", f"{PCP_PATH}/{policy}").get("status") or {}).get("racks") or []
     return racks[0] if racks else {}
@@ -93,17 +81,14 @@ def test_a_hot_rack_takes_no_new_eco_work_then_is_capped_and_clears_below_the_ma
         },
     )
     policy = f"thermal-{run}"
-    body = {
-        "apiVersion": "joulie.io/v1alpha1",
-        "kind": "PowerCappingPolicy",
-        "metadata": {"name": policy},
-        "spec": {
+    create_policy(
+        cluster,
+        policy,
+        {
             "powerCapLimit": 100_000,
             "rackConstraints": [{"rackId": hot, "maxTemperature": 30, "temperatureMargin": 2}],
         },
-    }
-    cluster.req("POST", PCP_PATH, body)
-    cluster.created.append(f"{PCP_PATH}/{policy}")
+    )
     eco_pod = cluster.add_pod(pod(f"eco-{run}", demand="eco"))
     port = _free_port()
     proc = serve(
@@ -121,7 +106,7 @@ def test_a_hot_rack_takes_no_new_eco_work_then_is_capped_and_clears_below_the_ma
     try:
         eventually(lambda: all(cluster.npp(n) for n in NODES), 30, 0.2, "a profile per node")
         for n in NODES:
-            report(cluster, n, 200.0)
+            report_power(cluster, n, 200.0)
         eco_nodes = sorted(n for n in NODES if cluster.npp(n)["spec"]["profile"] == "eco")
         assert eco_nodes and feasible(port, eco_pod) == eco_nodes
         eventually(lambda: rack_status(cluster, policy).get("temperature") == 24.0, 30, 0.2, "the inlet reading")
@@ -139,10 +124,10 @@ def test_a_hot_rack_takes_no_new_eco_work_then_is_capped_and_clears_below_the_ma
         reasons = json.loads(raw)["FailedAndUnresolvableNodes"]
         assert all("over its temperature limit" in reasons[n] for n in eco_nodes)
         for n in NODES:
-            report(cluster, n, 200.0)  # the agents keep reporting
+            report_power(cluster, n, 200.0)  # the agents keep reporting
         eventually(lambda: rack_status(cluster, policy).get("stage") == 3, 30, 0.1, "stage 3")
         for n in NODES:
-            report(cluster, n, 200.0)
+            report_power(cluster, n, 200.0)
         caps = eventually(
             lambda: (
                 (c := {n: cluster.npp(n)["spec"]["cpu"]["packagePowerCapWatts"] for n in NODES})["rk-c"] == 40 and c
@@ -156,12 +141,12 @@ def test_a_hot_rack_takes_no_new_eco_work_then_is_capped_and_clears_below_the_ma
         hot_bmc.set(29.0)  # type: ignore[attr-defined]  # under the limit, not under limit - margin: holds
         eventually(lambda: rack_status(cluster, policy).get("temperature") == 29.0, 30, 0.1, "29 degC read")
         for n in NODES:
-            report(cluster, n, 100.0)
+            report_power(cluster, n, 100.0)
         assert rack_status(cluster, policy)["stage"] == 3
         hot_bmc.set(27.0)  # type: ignore[attr-defined]
         eventually(lambda: rack_status(cluster, policy).get("stage") == 0, 30, 0.1, "the rack cleared")
         for n in NODES:
-            report(cluster, n, 100.0)
+            report_power(cluster, n, 100.0)
         eventually(lambda: feasible(port, eco_pod) == eco_nodes, 30, 0.2, "eco work back in the rack")
         reasons = [e["reason"] for e in cluster.events(policy)]
         assert "RackThermalNoNewWork" in reasons and "RackThermalNormal" in reasons
@@ -178,26 +163,23 @@ def test_a_rack_without_power_headroom_for_the_pod_is_filtered_and_recent_placem
     for i, n in enumerate(NODES):
         cluster.add_node(node(n, cpu="64", **{"topology.joulie.io/rack": full if i < 2 else roomy}))
     policy = f"rackpower-{run}"
-    body = {
-        "apiVersion": "joulie.io/v1alpha1",
-        "kind": "PowerCappingPolicy",
-        "metadata": {"name": policy},
-        "spec": {
+    create_policy(
+        cluster,
+        policy,
+        {
             "powerCapLimit": 100_000,
             "rackConstraints": [{"rackId": full, "maxPower": 620}, {"rackId": roomy, "maxPower": 920}],
             "telemetry": {"nodeOverheadWatts": 100},
             "marginPercent": 0,  # whole watts in the test: the limit itself is the aim
         },
-    }
-    cluster.req("POST", PCP_PATH, body)
-    cluster.created.append(f"{PCP_PATH}/{policy}")
+    )
     big = cluster.add_pod(pod(f"big-{run}", cpu="32"))
     port = _free_port()
     proc = serve(cluster, tmp_path, port, "--policy-param", "hp_frac=0.5", "--interval", "1")
     try:
         eventually(lambda: all(cluster.npp(n) for n in NODES), 30, 0.2, "a profile per node")
         for n in NODES:
-            report(cluster, n, 190.0)  # each rack measures 2 x (100 W overhead + 190 W packages) = 580 W
+            report_power(cluster, n, 190.0)  # each rack measures 2 x (100 W overhead + 190 W packages) = 580 W
 
         def full_rack_power() -> float | None:
             racks = (cluster.req("GET", f"{PCP_PATH}/{policy}").get("status") or {}).get("racks") or []

@@ -16,17 +16,11 @@ import pytest
 from joulie.kube.client import PCP_PATH
 from labeller.kube.run import KubeRuntime
 from tests.builders import node
-from tests.kube.conftest import MERGE, NPP, Cluster, eventually
-from tests.kube.helpers import runtime
+from tests.kube.conftest import MERGE, Cluster, eventually
+from tests.kube.helpers import create_policy, report_power, runtime
 
 NODES = ["pb-a", "pb-b", "pb-c", "pb-d"]
 ECO_CAP, PERF_CAP = 120, 5000
-
-
-def create_policy(cluster: Cluster, name: str, spec: dict[str, Any]) -> None:
-    body = {"apiVersion": "joulie.io/v1alpha1", "kind": "PowerCappingPolicy", "metadata": {"name": name}, "spec": spec}
-    cluster.req("POST", PCP_PATH, body)
-    cluster.created.append(f"{PCP_PATH}/{name}")
 
 
 def policy_status(cluster: Cluster, name: str) -> dict[str, Any]:
@@ -35,20 +29,6 @@ def policy_status(cluster: Cluster, name: str) -> dict[str, Any]:
 
 def conditions(status: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {c["type"]: c for c in status.get("conditions") or []}
-
-
-def report(cluster: Cluster, name: str, package_watts: float, at: float | None = None) -> None:
-    """What the node's agent writes: two packages, the RAPL cap range and the floor."""
-    when = datetime.fromtimestamp(at, UTC) if at is not None else datetime.now(UTC)
-    power = {
-        "measuredAt": when.isoformat(),
-        "packages": 2,
-        "packageWatts": package_watts,
-        "packageCapMinWatts": 27.0,
-        "packageCapMaxWatts": 270.0,
-        "packageFloorWatts": 40.0,
-    }
-    cluster.req("PATCH", f"{NPP}/node-{name}/status", {"status": {"power": power}}, MERGE)
 
 
 def cap(cluster: Cluster, name: str) -> float:
@@ -82,7 +62,7 @@ def test_a_budget_below_demand_caps_eco_nodes_spares_performance_and_says_so(
 ) -> None:
     name = f"budget-{cluster.run_id}"
     for n in NODES:
-        report(cluster, n, 400.0)  # 4 x (100 W overhead + 400 W packages) = 2000 W
+        report_power(cluster, n, 400.0)  # 4 x (100 W overhead + 400 W packages) = 2000 W
     create_policy(cluster, name, {"powerCapLimit": 1500, "telemetry": {"nodeOverheadWatts": 100}})
     eventually(lambda: running.policies.get(name) is not None, what="the policy in the cache")
     eventually(lambda: all(running.profiles.get(f"node-{n}").power for n in NODES), what="the readings")
@@ -104,9 +84,9 @@ def test_a_budget_below_demand_caps_eco_nodes_spares_performance_and_says_so(
     assert any(e["reason"] == "OverBudget" for e in cluster.events(name))
     # the agents now draw what the caps allow: within budget, and the transition is an Event
     for n in perf:
-        report(cluster, n, 400.0)
+        report_power(cluster, n, 400.0)
     for n, c in zip(eco, eco_caps):
-        report(cluster, n, 2 * c - 5)
+        report_power(cluster, n, 2 * c - 5)
     eventually(lambda: all(running.profiles.get(f"node-{n}").power.package_watts < 300 for n in eco), what="readings")
     reconciled(running)
     status = eventually(lambda: (s := policy_status(cluster, name))["state"] == "WithinBudget" and s, what="within")
@@ -125,7 +105,7 @@ def test_a_budget_below_demand_caps_eco_nodes_spares_performance_and_says_so(
 def test_stale_telemetry_keeps_the_caps_and_never_raises_them(cluster: Cluster, running: KubeRuntime) -> None:
     name = f"stale-{cluster.run_id}"
     for n in NODES:
-        report(cluster, n, 400.0)
+        report_power(cluster, n, 400.0)
     create_policy(cluster, name, {"powerCapLimit": 1200, "telemetry": {"nodeOverheadWatts": 100}})
     eventually(lambda: running.policies.get(name) is not None, what="the policy in the cache")
     eventually(lambda: all(running.profiles.get(f"node-{n}").power for n in NODES), what="the readings")
@@ -135,7 +115,7 @@ def test_stale_telemetry_keeps_the_caps_and_never_raises_them(cluster: Cluster, 
     # the agents go quiet: their last readings are ten minutes old and show almost no load
     old = datetime.now(UTC).timestamp() - 600
     for n in NODES:
-        report(cluster, n, 20.0, at=old)
+        report_power(cluster, n, 20.0, at=old)
     eventually(lambda: all(running.profiles.get(f"node-{n}").power.package_watts == 20 for n in NODES), what="old")
     reconciled(running)
     after = {n: cap(cluster, n) for n in NODES}
@@ -148,7 +128,7 @@ def test_stale_telemetry_keeps_the_caps_and_never_raises_them(cluster: Cluster, 
 def test_an_unknown_algorithm_or_bad_parameters_hold_the_last_safe_caps(cluster: Cluster, running: KubeRuntime) -> None:
     name = f"algo-{cluster.run_id}"
     for n in NODES:
-        report(cluster, n, 400.0)
+        report_power(cluster, n, 400.0)
     create_policy(cluster, name, {"powerCapLimit": 1200, "telemetry": {"nodeOverheadWatts": 100}})
     eventually(lambda: running.policies.get(name) is not None, what="the policy in the cache")
     eventually(lambda: all(running.profiles.get(f"node-{n}").power for n in NODES), what="the readings")
@@ -158,7 +138,7 @@ def test_an_unknown_algorithm_or_bad_parameters_hold_the_last_safe_caps(cluster:
     cluster.req("PATCH", f"{PCP_PATH}/{name}", patch, MERGE)
     eventually(lambda: (v := running.policies.get(name)) and v.spec and v.spec.custom_algorithm, what="the edit")
     for n in NODES:
-        report(cluster, n, 10.0)  # the load is gone: a working split would raise the eco caps
+        report_power(cluster, n, 10.0)  # the load is gone: a working split would raise the eco caps
     eventually(lambda: all(running.profiles.get(f"node-{n}").power.package_watts == 10 for n in NODES), what="idle")
     reconciled(running)
     assert {n: cap(cluster, n) for n in NODES} == held
@@ -182,7 +162,7 @@ def test_two_policies_selecting_the_same_node_are_an_error_on_both(cluster: Clus
     a, b = f"first-{cluster.run_id}", f"second-{cluster.run_id}"
     rack0 = f"rack-{cluster.run_id}-0"
     for n in NODES:
-        report(cluster, n, 400.0)
+        report_power(cluster, n, 400.0)
     create_policy(cluster, a, {"powerCapLimit": 800, "nodeSelector": f"topology.joulie.io/rack={rack0}"})
     create_policy(cluster, b, {"powerCapLimit": 3000, "nodeSelector": f"joulie.io/test-run={cluster.run_id}"})
     eventually(lambda: running.policies.get(a) and running.policies.get(b), what="both policies in the cache")
