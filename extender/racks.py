@@ -61,7 +61,9 @@ class RackRoom:
         node = self.tables.node(name)
         if node is None:
             return None
-        return marginal_watts(self.curve_of(name, node, self.now), used, node.cpu_allocatable_millis, pod_millis, pod_gpus)
+        return marginal_watts(
+            self.curve_of(name, node, self.now), used, node.cpu_allocatable_millis, pod_millis, pod_gpus
+        )
 
     def pod_watts(self, name: str, pod: PodFacts) -> float | None:
         used = self.tables.requested(name) + self.assumed.get(name, 0)

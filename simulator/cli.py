@@ -296,6 +296,9 @@ FLAGS = {
     "runs": "--runs",
     "node_selector": "--node-selector",
     "policy": "--joulie-policy",
+    "power_budget_watts": "--power-budget-watts",
+    "rack_size": "--rack-size",
+    "rack_max_watts": "--rack-max-watts",
 }
 """Settings fields by the flag that sets them, so an error names what the user typed."""
 

@@ -83,3 +83,18 @@ def test_rack_limits_need_a_rack_size(capsys) -> None:
     code = simulate_main(["simulate", "--rack-max-watts", "2000", "--no-progress", "--no-plots"])
     assert code == 2
     assert "--rack-size" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv, flag",
+    [
+        (["--power-budget-watts", "-5"], "--power-budget-watts"),
+        (["--power-budget-watts", "0"], "--power-budget-watts"),
+        (["--rack-size", "-1"], "--rack-size"),
+        (["--rack-size", "4", "--rack-max-watts", "0"], "--rack-max-watts"),
+    ],
+)
+def test_bad_budget_flags_name_the_flag(argv, flag, capsys) -> None:
+    assert simulate_main(["simulate", *argv, "--no-progress", "--no-plots"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("joulie: ") and flag in err and "Traceback" not in err
